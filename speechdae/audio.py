@@ -1,0 +1,128 @@
+"""Reading, checking, resampling and atomically writing audio. soundfile does the I/O, soxr the resampling."""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .errors import SpeechDAEError
+
+MIN_RATE = 8000
+MAX_RATE = 384000
+
+
+def check_samples(x: np.ndarray, sample_rate, name: str) -> np.ndarray:
+    """Validate an in-memory signal; returns it as float32. Raises SpeechDAEError with a one-line reason."""
+    if not isinstance(sample_rate, (int, np.integer)) or not MIN_RATE <= sample_rate <= MAX_RATE:
+        raise SpeechDAEError(f"{name}: unsupported sample rate {sample_rate!r} (need {MIN_RATE}..{MAX_RATE} Hz)")
+    if x.dtype.kind not in "fiu":
+        raise SpeechDAEError(f"{name}: samples must be numbers, got dtype {x.dtype}")
+    if x.ndim not in (1, 2) or (x.ndim == 2 and x.shape[1] == 0):
+        raise SpeechDAEError(f"{name}: expected shape (samples,) or (samples, channels), got {x.shape}")
+    if x.shape[0] == 0:
+        raise SpeechDAEError(f"{name}: no samples")
+    if x.dtype.kind in "iu":  # integer PCM -> [-1, 1)
+        info = np.iinfo(x.dtype)
+        x = (x.astype(np.float64) - (info.max + info.min + 1) / 2) / ((info.max - info.min + 1) / 2)
+    x = x.astype(np.float32)
+    if not np.isfinite(x).all():
+        raise SpeechDAEError(f"{name}: contains NaN or infinite samples")
+    return x
+
+
+def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """(samples, channels) float32 resampled with soxr (the resampler librosa uses too)."""
+    if rate_in == rate_out:
+        return x
+    return soxr.resample(x, rate_in, rate_out).astype(np.float32, copy=False)
+
+
+def open_input(path) -> sf.SoundFile:
+    """Open an audio file for reading, turning every failure into a one-line SpeechDAEError."""
+    path = Path(path)
+    if not path.exists():
+        raise SpeechDAEError(f"{path}: no such file")
+    if path.is_dir():
+        raise SpeechDAEError(f"{path}: is a directory, not an audio file")
+    try:
+        f = sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+        raise SpeechDAEError(f"{path}: not a readable audio file ({str(e).splitlines()[0]})") from None
+    if f.frames == 0:
+        f.close()
+        raise SpeechDAEError(f"{path}: contains no audio samples")
+    if f.channels < 1:
+        f.close()
+        raise SpeechDAEError(f"{path}: has no channels")
+    if not MIN_RATE <= f.samplerate <= MAX_RATE:
+        f.close()
+        raise SpeechDAEError(f"{path}: unsupported sample rate {f.samplerate} Hz (need {MIN_RATE}..{MAX_RATE})")
+    return f
+
+
+def read_audio(path, sample_rate: int | None = None, mono: bool = False) -> tuple[np.ndarray, int]:
+    """Whole file as (samples, channels) float32, optionally resampled and/or mixed to mono (samples,)."""
+    with open_input(path) as f:
+        try:
+            x = f.read(dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as e:
+            raise SpeechDAEError(f"{path}: truncated or corrupt audio ({e})") from None
+        rate = f.samplerate
+    if x.shape[0] == 0:
+        raise SpeechDAEError(f"{path}: contains no audio samples")
+    if not np.isfinite(x).all():
+        raise SpeechDAEError(f"{path}: contains NaN or infinite samples")
+    if sample_rate is not None and sample_rate != rate:
+        x, rate = resample(x, rate, sample_rate), sample_rate
+    if mono:
+        x = x.mean(axis=1)
+    return x, rate
+
+
+def output_subtype(fmt: str, wanted: str | None) -> str | None:
+    """Keep the input's sample format where the output container can hold it."""
+    if wanted and sf.check_format(fmt, wanted):
+        return wanted
+    return None
+
+
+@contextlib.contextmanager
+def atomic_path(final):
+    """Yield a temporary path beside `final`; rename it over `final` only if the block succeeds.
+
+    A crash or error leaves no half-written output: either the old file or the complete new one.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.stem}.", suffix=f".partial{final.suffix}")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_audio(path, x: np.ndarray, sample_rate: int, subtype: str | None = None):
+    """Atomically write (samples, channels) or (samples,) float audio; format from the file extension."""
+    path = Path(path)
+    fmt = format_for(path)
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), x, sample_rate, format=fmt, subtype=output_subtype(fmt, subtype))
+
+
+def format_for(path: Path) -> str:
+    ext = path.suffix.lstrip(".").upper()
+    formats = sf.available_formats()
+    if ext in formats:
+        return ext
+    if ext in ("OGA", "OPUS"):
+        return "OGG"
+    raise SpeechDAEError(f"{path}: unknown output format '.{ext.lower()}' (use .wav, .flac, .ogg ...)")

@@ -1,0 +1,69 @@
+"""Self-describing checkpoints: everything needed to rebuild the Denoiser travels in the file."""
+from __future__ import annotations
+
+import dataclasses
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .audio import atomic_path
+from .denoiser import Denoiser
+from .errors import SpeechDAEError
+from .model import ModelConfig
+from .spectral import STFTConfig
+
+FORMAT = "speechdae-checkpoint/1"
+
+
+def default_checkpoint() -> Path:
+    return Path(str(resources.files("speechdae") / "pretrained" / "default.pt"))
+
+
+def save_checkpoint(path, denoiser: Denoiser, *, train: dict | None = None, metrics: dict | None = None,
+                    state: dict | None = None):
+    """Write atomically. `train` is the recipe/config that made it; `state` holds resumable training state."""
+    payload = {
+        "format": FORMAT,
+        "version": __version__,
+        "stft": dataclasses.asdict(denoiser.stft.cfg),
+        "model": dataclasses.asdict(denoiser.model.cfg),
+        "weights": {k: v.detach().cpu() for k, v in denoiser.state_dict().items()},
+        "train": train or {},
+        "metrics": metrics or {},
+        "n_params": denoiser.n_params(),
+    }
+    if state is not None:
+        payload["state"] = state
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def read_checkpoint(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise SpeechDAEError(f"{path}: no such checkpoint")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for foreign or truncated files
+        raise SpeechDAEError(f"{path}: not a readable checkpoint ({type(e).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise SpeechDAEError(f"{path}: not a speechdae checkpoint")
+    return payload
+
+
+def build(payload: dict, path="checkpoint") -> Denoiser:
+    try:
+        denoiser = Denoiser(STFTConfig(**payload["stft"]), ModelConfig(**payload["model"]))
+        denoiser.load_state_dict(payload["weights"])
+    except (TypeError, ValueError, KeyError, RuntimeError) as e:
+        raise SpeechDAEError(f"{path}: checkpoint does not match this version of speechdae ({e})".splitlines()[0])
+    denoiser.info = {k: payload.get(k) for k in ("version", "train", "metrics", "n_params")}
+    return denoiser.eval()
+
+
+def load_model(path=None, device: str = "cpu") -> Denoiser:
+    """Load a checkpoint (default: the bundled model), ready for `.denoise()` or `.stream()`."""
+    path = Path(path) if path else default_checkpoint()
+    return build(read_checkpoint(path), path).to(device)

@@ -1,0 +1,84 @@
+"""Corruption for the denoising autoencoder: a fresh draw every step, batched, on the training device.
+
+The clean batch is never modified; each function returns a new noisy tensor. Noise recordings are mixed
+with torchaudio's `add_noise`, which scales the noise to the requested SNR over the whole segment.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torchaudio.functional as AF
+
+
+@dataclass
+class CorruptionConfig:
+    snr_db: tuple[float, float] = (-5.0, 20.0)  # SNR of the total noise, uniform in this range
+    p_recorded: float = 0.9  # environmental noise recordings
+    p_gaussian: float = 0.3  # white or coloured Gaussian noise
+    p_babble: float = 0.15  # other utterances of the batch, summed
+    p_mask: float = 0.5  # chance that a batch item gets masking noise on its encoder input
+    mask_fraction: float = 0.1  # fraction of STFT bins zeroed when it does
+    gain_db: tuple[float, float] = (-25.0, 5.0)  # random level of clean and noisy alike (level robustness)
+
+
+def mix_at_snr(clean: torch.Tensor, noise: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
+    """(B, L) clean + (B, L) noise scaled so that the mix has exactly `snr_db` (B,)."""
+    return AF.add_noise(clean, noise, snr_db)
+
+
+def coloured_noise(shape, exponent: torch.Tensor, generator=None, device=None) -> torch.Tensor:
+    """Gaussian noise with power spectrum ~ f**-exponent per row (0 white, 1 pink, 2 brown, -1 blue)."""
+    white = torch.randn(shape, generator=generator, device=device)
+    spec = torch.fft.rfft(white, dim=-1)
+    freqs = torch.arange(spec.shape[-1], device=device).clamp(min=1).float()
+    spec = spec * freqs[None, :] ** (-exponent[:, None] / 2)
+    noise = torch.fft.irfft(spec, n=shape[-1], dim=-1)
+    return noise / noise.std(dim=-1, keepdim=True).clamp(min=1e-8)
+
+
+def unit_power(x: torch.Tensor) -> torch.Tensor:
+    return x / x.pow(2).mean(dim=-1, keepdim=True).sqrt().clamp(min=1e-8)
+
+
+class Corruptor:
+    """Draws noisy versions of a clean batch. `recorded` yields (B, L) noise recordings on demand."""
+
+    def __init__(self, cfg: CorruptionConfig, n_bins: int, generator: torch.Generator | None = None):
+        self.cfg = cfg
+        self.n_bins = n_bins
+        self.gen = generator
+
+    def _chance(self, p: float, b: int, device) -> torch.Tensor:
+        return (torch.rand(b, generator=self.gen, device=device) < p).float()[:, None]
+
+    def _uniform(self, lo_hi, b: int, device) -> torch.Tensor:
+        lo, hi = lo_hi
+        return lo + (hi - lo) * torch.rand(b, generator=self.gen, device=device)
+
+    def __call__(self, clean: torch.Tensor, recorded: torch.Tensor | None, n_frames: int):
+        """Returns (noisy, clean, feature_mask or None). Gain is applied to both so the target stays clean."""
+        cfg, (b, length), dev = self.cfg, clean.shape, clean.device
+        gain = 10 ** (self._uniform(cfg.gain_db, b, dev) / 20)[:, None]
+        clean = clean * gain
+        use_rec = self._chance(cfg.p_recorded, b, dev) if recorded is not None else torch.zeros(b, 1, device=dev)
+        use_gauss = self._chance(cfg.p_gaussian, b, dev)
+        use_babble = self._chance(cfg.p_babble, b, dev) if b > 1 else torch.zeros(b, 1, device=dev)
+        # Every item gets some noise: items that drew nothing get Gaussian noise.
+        use_gauss = torch.maximum(use_gauss, (use_rec + use_babble == 0).float())
+        noise = torch.zeros_like(clean)
+        if recorded is not None:
+            noise = noise + use_rec * unit_power(recorded)
+        exponent = self._uniform((-1.0, 2.0), b, dev)
+        noise = noise + use_gauss * coloured_noise((b, length), exponent, self.gen, dev)
+        if b > 1:
+            shifts = torch.randint(1, b, (3,), generator=self.gen, device=dev).tolist()
+            babble = sum(torch.roll(clean, s, dims=0) for s in shifts)
+            noise = noise + use_babble * unit_power(babble)
+        noisy = mix_at_snr(clean, noise, self._uniform(cfg.snr_db, b, dev))
+        feature_mask = None
+        if cfg.p_mask > 0 and cfg.mask_fraction > 0:
+            keep = torch.rand(b, self.n_bins, n_frames, generator=self.gen, device=dev) >= cfg.mask_fraction
+            applies = self._chance(cfg.p_mask, b, dev)[:, :, None] > 0
+            feature_mask = torch.where(applies, keep, True).float()
+        return noisy, clean, feature_mask

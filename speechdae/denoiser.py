@@ -1,0 +1,89 @@
+"""The one signal path: audio -> STFT -> denoising autoencoder -> inverse STFT -> audio.
+
+Training, file denoising, streaming and evaluation all go through `Denoiser.enhance_spec`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import SpeechDAEError
+from .model import ConvCache, DenoisingAutoencoder, ModelConfig
+from .spectral import STFT, STFTConfig
+
+
+def gain_floor(atten_limit_db: float | None) -> float:
+    """Attenuation limit in dB (e.g. 20) -> the smallest gain the mask may apply (0.1). None: no limit."""
+    if atten_limit_db is None:
+        return 0.0
+    if atten_limit_db <= 0:
+        raise SpeechDAEError(f"attenuation limit must be positive dB, got {atten_limit_db}")
+    return float(10 ** (-atten_limit_db / 20))
+
+
+class Denoiser(nn.Module):
+    def __init__(self, stft: STFTConfig = STFTConfig(), model: ModelConfig | None = None):
+        super().__init__()
+        model = model or ModelConfig(n_bins=stft.n_bins)
+        if model.n_bins != stft.n_bins:
+            raise ValueError(f"model has {model.n_bins} bins but the STFT gives {stft.n_bins}")
+        self.stft = STFT(stft)
+        self.model = DenoisingAutoencoder(model)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.stft.cfg.sample_rate
+
+    def enhance_spec(self, spec: torch.Tensor, cache: ConvCache | None = None,
+                     feature_mask: torch.Tensor | None = None, min_gain: float = 0.0):
+        """Noisy complex spectrum (B, F, T) -> (enhanced spectrum, mask, code). The noisy phase is kept.
+
+        `feature_mask` zeroes encoder inputs (the classic denoising-autoencoder masking noise, used in
+        training only); the mask still multiplies the full noisy magnitude.
+        """
+        features = self.stft.compress(spec.abs())
+        if feature_mask is not None:
+            features = features * feature_mask
+        mask, code = self.model(features, cache, return_code=True)
+        if min_gain > 0:  # attenuation limit: never remove more than 1/min_gain of anything
+            mask = mask.clamp(min=min_gain)
+        return spec * mask, mask, code
+
+    def forward(self, noisy: torch.Tensor, min_gain: float = 0.0) -> torch.Tensor:
+        """Offline: (B, N) waveforms at the model rate -> (B, N) denoised."""
+        enhanced = self.enhance_spec(self.stft(noisy), min_gain=min_gain)[0]
+        return self.stft.inverse(enhanced, noisy.shape[-1])
+
+    def stream(self, channels: int = 1, atten_limit_db: float | None = None):
+        from .stream import StreamingDenoiser
+
+        return StreamingDenoiser(self, channels, min_gain=gain_floor(atten_limit_db))
+
+    @torch.no_grad()
+    def denoise(self, waveform, sample_rate: int, atten_limit_db: float | None = None) -> np.ndarray:
+        """Denoise an array shaped (samples,) or (samples, channels), as soundfile reads it.
+
+        Any sample rate (resampled to the model's and back); returns float32 of the same shape.
+        """
+        from .audio import check_samples, resample
+
+        x = check_samples(np.asarray(waveform), sample_rate, "waveform")
+        mono = x.ndim == 1
+        x2 = x[:, None] if mono else x
+        y = resample(x2, sample_rate, self.sample_rate)
+        stream = self.stream(channels=y.shape[1], atten_limit_db=atten_limit_db)
+        z = stream.run(y)
+        out = resample(z, self.sample_rate, sample_rate)
+        out = fit_length(out, x2.shape[0])
+        return out[:, 0] if mono else out
+
+    def n_params(self) -> int:
+        return self.model.n_params()
+
+
+def fit_length(x: np.ndarray, n: int) -> np.ndarray:
+    """Trim or zero-pad (samples, channels) to exactly n samples (resamplers round lengths)."""
+    if x.shape[0] >= n:
+        return x[:n]
+    return np.concatenate([x, np.zeros((n - x.shape[0], x.shape[1]), x.dtype)])

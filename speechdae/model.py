@@ -1,0 +1,137 @@
+"""The denoising autoencoder: causal 1-D convolutions over STFT magnitude frames.
+
+Frequency bins are the input channels and time is the convolution axis. The encoder narrows the
+`n_bins`-wide frame to a `code`-wide representation, dilated causal convolutions give the code about
+1.3 s of past context, and the decoder widens it back to one gain per bin (a sigmoid mask) that is applied
+to the noisy magnitude; the noisy phase is reused.
+
+Every convolution is causal and can run in two modes that compute the same numbers:
+offline (the past is zeros) and streaming (the past is a cache carried between calls).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    n_bins: int = 161
+    hidden: int = 256
+    code: int = 128  # smaller than n_bins: the autoencoder's bottleneck
+    kernel: int = 3
+    dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 32)  # receptive field 1 + 2*(k-1) + 2*63 frames ~ 1.3 s
+
+    def __post_init__(self):
+        object.__setattr__(self, "dilations", tuple(self.dilations))
+        if self.code >= self.n_bins:
+            raise ValueError(f"code width {self.code} must be smaller than n_bins {self.n_bins}")
+
+
+class CausalConv(nn.Module):
+    """Conv1d that sees only the current and past frames. `context` frames of history are needed."""
+
+    def __init__(self, cin: int, cout: int, kernel: int = 1, dilation: int = 1):
+        super().__init__()
+        self.conv = nn.Conv1d(cin, cout, kernel, dilation=dilation)
+        self.context = (kernel - 1) * dilation
+
+    def forward(self, x: torch.Tensor, cache: "ConvCache | None" = None) -> torch.Tensor:
+        if self.context == 0:
+            return self.conv(x)
+        past = cache.take() if cache is not None else None
+        if past is None:
+            past = x.new_zeros(x.shape[0], x.shape[1], self.context)
+        x = torch.cat([past, x], dim=-1)
+        if cache is not None:
+            cache.put(x[..., -self.context :])
+        return self.conv(x)
+
+
+class ConvCache:
+    """The past input frames of every causal convolution, in call order, carried between stream calls."""
+
+    def __init__(self):
+        self.states: list[torch.Tensor] = []
+        self.index = 0
+
+    def rewind(self):
+        self.index = 0
+
+    def take(self) -> torch.Tensor | None:
+        return self.states[self.index] if self.index < len(self.states) else None
+
+    def put(self, state: torch.Tensor):
+        if self.index < len(self.states):
+            self.states[self.index] = state
+        else:
+            self.states.append(state)
+        self.index += 1
+
+
+class FrameNorm(nn.Module):
+    """LayerNorm over channels at each frame: causal, so it streams exactly."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+
+    def forward(self, x):
+        return self.norm(x.transpose(1, 2)).transpose(1, 2)
+
+
+class Block(nn.Module):
+    def __init__(self, cin, cout, kernel=1, dilation=1, residual=False):
+        super().__init__()
+        self.conv = CausalConv(cin, cout, kernel, dilation)
+        self.norm = FrameNorm(cout)
+        self.act = nn.PReLU(cout)
+        self.residual = residual
+
+    def forward(self, x, cache=None):
+        y = self.act(self.norm(self.conv(x, cache)))
+        return x + y if self.residual else y
+
+
+class DenoisingAutoencoder(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        k = cfg.kernel
+        self.encoder = nn.ModuleList([Block(cfg.n_bins, cfg.hidden, k), Block(cfg.hidden, cfg.code, k)])
+        self.context = nn.ModuleList([Block(cfg.code, cfg.code, k, d, residual=True) for d in cfg.dilations])
+        self.decoder = nn.ModuleList([Block(cfg.code, cfg.hidden, k)])
+        self.head = CausalConv(cfg.hidden, cfg.n_bins, 1)
+
+    def encode(self, features: torch.Tensor, cache: ConvCache | None = None) -> torch.Tensor:
+        x = features
+        for layer in [*self.encoder, *self.context]:
+            x = layer(x, cache)
+        return x
+
+    def decode(self, code: torch.Tensor, cache: ConvCache | None = None) -> torch.Tensor:
+        x = code
+        for layer in self.decoder:
+            x = layer(x, cache)
+        return torch.sigmoid(self.head(x))
+
+    def forward(self, features: torch.Tensor, cache: ConvCache | None = None, return_code: bool = False):
+        """(B, n_bins, T) compressed noisy magnitudes -> (B, n_bins, T) mask in [0, 1].
+
+        With `cache` (a fresh ConvCache at the start of a stream), each convolution's past frames are taken
+        from and returned to it, so a stream can be fed a few frames at a time.
+        """
+        if cache is not None:
+            cache.rewind()
+        code = self.encode(features, cache)
+        mask = self.decode(code, cache)
+        return (mask, code) if return_code else mask
+
+    @property
+    def receptive_field(self) -> int:
+        return 1 + sum(m.context for m in self.modules() if isinstance(m, CausalConv))
+
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())

@@ -1,0 +1,87 @@
+"""Streaming: the same Denoiser, fed any number of samples at a time, state kept between calls.
+
+Three pieces of state make the output independent of how the input is chunked: the analysis buffer
+(samples not yet in a whole frame), every causal convolution's past frames (ConvCache), and the
+overlap-add tail. Each call runs the model only on the new frames. Output sample i is input sample i
+denoised: the first n_fft - hop samples of the padded stream are dropped, so nothing needs re-aligning.
+Because outputs are only emitted once overlap-add is complete, there is no window edge to click at.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .model import ConvCache
+
+
+class StreamingDenoiser:
+    def __init__(self, denoiser, channels: int = 1, min_gain: float = 0.0):
+        self.denoiser = denoiser
+        self.stft = denoiser.stft
+        self.cfg = denoiser.stft.cfg
+        self.channels = channels
+        self.min_gain = min_gain
+        self.reset()
+
+    @property
+    def latency(self) -> int:
+        """Worst-case samples between an input sample arriving and its output being returned."""
+        return self.cfg.latency_samples
+
+    def reset(self):
+        param = next(self.denoiser.parameters())
+        self._buffer = torch.zeros(self.channels, self.cfg.pad_left, dtype=param.dtype, device=param.device)
+        self._tail = None
+        self._cache = ConvCache()
+        self._to_drop = self.cfg.pad_left
+        self.samples_in = 0
+        self.samples_out = 0
+
+    def _as_tensor(self, chunk) -> torch.Tensor:
+        """Accept (n,) for one channel or (channels, n)."""
+        x = torch.as_tensor(np.asarray(chunk, dtype=np.float32) if not torch.is_tensor(chunk) else chunk)
+        if x.ndim == 1:
+            x = x[None]
+        if x.ndim != 2 or x.shape[0] != self.channels:
+            raise ValueError(f"expected a chunk of shape (n,) or ({self.channels}, n), got {tuple(x.shape)}")
+        # A live stream must not die on one bad sample: treat non-finite input as silence.
+        return torch.nan_to_num(x.to(self._buffer), nan=0.0, posinf=0.0, neginf=0.0)
+
+    @torch.no_grad()
+    def _consume(self, x: torch.Tensor) -> torch.Tensor:
+        cfg = self.cfg
+        self._buffer = torch.cat([self._buffer, x], dim=1)
+        n_frames = (self._buffer.shape[1] - cfg.n_fft) // cfg.hop + 1
+        if n_frames <= 0:
+            return self._buffer.new_zeros(self.channels, 0)
+        spec = self.stft.analyze(self._buffer[:, : (n_frames - 1) * cfg.hop + cfg.n_fft])
+        self._buffer = self._buffer[:, n_frames * cfg.hop :]
+        enhanced = self.denoiser.enhance_spec(spec, self._cache, min_gain=self.min_gain)[0]
+        out, self._tail = self.stft.synthesize(enhanced, self._tail)
+        drop = min(self._to_drop, out.shape[1])
+        self._to_drop -= drop
+        return out[:, drop:]
+
+    def process(self, chunk) -> torch.Tensor:
+        """Feed samples; returns the (channels, m) denoised samples that are final (m may be 0)."""
+        x = self._as_tensor(chunk)
+        self.samples_in += x.shape[1]
+        out = self._consume(x)
+        self.samples_out += out.shape[1]
+        return out
+
+    def flush(self) -> torch.Tensor:
+        """Finish the stream: returns the remaining samples so that the total equals the input length."""
+        frames = self.stft.frames_for(self.samples_in)
+        consumed = self.cfg.pad_left + self.samples_in
+        zeros = (frames - 1) * self.cfg.hop + self.cfg.n_fft - consumed
+        out = self._consume(self._buffer.new_zeros(self.channels, max(zeros, 0)))
+        out = out[:, : self.samples_in - self.samples_out]
+        self.reset()
+        return out
+
+    def run(self, x: np.ndarray, chunk: int = 16000 * 20) -> np.ndarray:
+        """Denoise a whole (samples, channels) array in bounded-size chunks; same result as offline."""
+        parts = [self.process(x[i : i + chunk].T) for i in range(0, x.shape[0], chunk)]
+        parts.append(self.flush())
+        return torch.cat(parts, dim=1).T.cpu().numpy()

@@ -1,0 +1,379 @@
+"""Training: the denoising-autoencoder recipe loop (single process or torchrun/DDP).
+
+Each step draws clean segments, corrupts them on the device (corrupt.py), runs the shared Denoiser
+path, and scores the rebuilt spectrum against the *clean* one. `out/last.pt` is written atomically
+every `checkpoint_every` steps with optimizer, scheduler and RNG state; rerunning the same command resumes.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from .checkpoint import read_checkpoint, save_checkpoint
+from .corrupt import CorruptionConfig, Corruptor
+from .data import AudioBank, is_validation, list_audio, noisy_pairs
+from .denoiser import Denoiser
+from .errors import SpeechDAEError
+from .metrics import score, si_sdr
+from .model import ModelConfig
+from .spectral import STFTConfig
+
+log = logging.getLogger("speechdae.train")
+VARIANTS = ("denoising", "plain", "sparse", "contractive")
+
+
+@dataclass
+class TrainConfig:
+    speech: list = field(default_factory=list)  # folders, files or manifests of clean speech
+    noise: list = field(default_factory=list)  # folders, files or manifests of noise recordings
+    out: str = "runs/default"
+    steps: int = 2000
+    batch_size: int = 16
+    segment_seconds: float = 2.0
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    warmup_steps: int = 100
+    grad_clip: float = 5.0
+    variant: str = "denoising"  # denoising | plain (no corruption) | sparse | contractive
+    sparse_weight: float = 1e-3  # L1 on the code
+    contractive_weight: float = 1e-3  # encoder Jacobian (Frobenius norm, by a random projection)
+    complex_weight: float = 0.3  # share of the compressed complex loss vs compressed magnitude loss
+    speech_weight: float = 2.0  # > 1 penalises removing speech more than leaving noise
+    sisdr_weight: float = 0.0  # optional waveform SI-SDR term (negative dB, scaled by 1/100)
+    checkpoint_every: int = 100
+    val_every: int = 500
+    val_fraction: float = 0.05  # file-level split of the speech files
+    val_items: int = 24
+    val_pesq_items: int = 4
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True  # bf16 autocast on CUDA only
+    time_limit_minutes: float | None = None  # stop (with a checkpoint) after this long
+    cache_dir: str | None = ".cache/audio"
+    stft: STFTConfig = field(default_factory=STFTConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    corruption: CorruptionConfig = field(default_factory=CorruptionConfig)
+
+    def __post_init__(self):
+        if self.variant not in VARIANTS:
+            raise SpeechDAEError(f"unknown variant {self.variant!r}; choose one of {', '.join(VARIANTS)}")
+
+
+def config_from_dict(d: dict) -> TrainConfig:
+    """Rebuild a TrainConfig from its asdict() form, refusing unknown or mistyped keys."""
+    nested = {"stft": STFTConfig, "model": ModelConfig, "corruption": CorruptionConfig}
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = set(d) - known
+    if unknown:
+        raise SpeechDAEError(f"unknown training config keys: {', '.join(sorted(unknown))}")
+    kw = dict(d)
+    for key, cls in nested.items():
+        if isinstance(kw.get(key), dict):
+            names = {f.name for f in dataclasses.fields(cls)}
+            bad = set(kw[key]) - names
+            if bad:
+                raise SpeechDAEError(f"unknown {key} config keys: {', '.join(sorted(bad))}")
+            kw[key] = cls(**kw[key])
+    return TrainConfig(**kw)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def spectral_loss(enhanced: torch.Tensor, clean: torch.Tensor, c: float, complex_weight: float,
+                  speech_weight: float) -> torch.Tensor:
+    """Compressed-magnitude + compressed-complex MSE, with under-estimates (lost speech) weighted up."""
+    em, cm = (enhanced.abs() + 1e-8) ** c, (clean.abs() + 1e-8) ** c
+    err = em - cm
+    mag = (torch.where(err < 0, speech_weight, 1.0) * err.pow(2)).mean()
+    ec = em * enhanced / (enhanced.abs() + 1e-8)
+    cc = cm * clean / (clean.abs() + 1e-8)
+    cplx = (ec - cc).abs().pow(2).mean()
+    return (1 - complex_weight) * mag + complex_weight * cplx
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        self.device = pick_device(cfg.device)
+        if self.distributed:
+            backend = "nccl" if self.device.type == "cuda" else "gloo"
+            dist.init_process_group(backend)
+            self.rank, self.world = dist.get_rank(), dist.get_world_size()
+            if self.device.type == "cuda":
+                self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+                torch.cuda.set_device(self.device)
+        else:
+            self.rank, self.world = 0, 1
+        self.main = self.rank == 0
+        self.out = Path(cfg.out)
+        torch.manual_seed(cfg.seed)
+        model_cfg = dataclasses.replace(cfg.model, n_bins=cfg.stft.n_bins)
+        self.denoiser = Denoiser(cfg.stft, model_cfg).to(self.device)
+        self.model = self.denoiser.model  # what the training forward goes through (DDP-wrapped if distributed)
+        if self.distributed:
+            self.model = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.opt = torch.optim.AdamW(self.denoiser.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_factor)
+        self.step = 0
+        self.best = -math.inf
+        self.rng = np.random.default_rng(cfg.seed + 1000 * self.rank)
+        self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1000 * self.rank + 1)
+        self.corruptor = Corruptor(cfg.corruption, cfg.stft.n_bins, self.gen)
+        self.amp = cfg.amp and self.device.type == "cuda"
+
+    def _lr_factor(self, step: int) -> float:
+        warm = min(1.0, (step + 1) / max(1, self.cfg.warmup_steps))
+        progress = min(1.0, step / max(1, self.cfg.steps))
+        return warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    # -- data -------------------------------------------------------------------------------------------
+    def load_data(self):
+        cfg, sr = self.cfg, self.cfg.stft.sample_rate
+        speech = list_audio(cfg.speech)
+        if not speech:
+            raise SpeechDAEError(f"no speech files found in {cfg.speech}")
+        train_files = [p for p in speech if not is_validation(p, cfg.val_fraction)]
+        self.val_files = [p for p in speech if is_validation(p, cfg.val_fraction)] or speech[:1]
+        cache = Path(cfg.cache_dir) if cfg.cache_dir else None
+        self.speech = AudioBank(train_files, sr, cache)
+        self.noise = AudioBank(list_audio(cfg.noise), sr, cache) if cfg.noise else None
+        if self.main:
+            log.info("speech: %d files, %.1f min; noise: %s; validation: %d files", len(self.speech.arrays),
+                     self.speech.seconds / 60,
+                     f"{len(self.noise.arrays)} files, {self.noise.seconds / 60:.1f} min" if self.noise else "none",
+                     len(self.val_files))
+
+    def batch(self):
+        cfg = self.cfg
+        length = int(cfg.segment_seconds * cfg.stft.sample_rate)
+        clean = torch.from_numpy(self.speech.segments(cfg.batch_size, length, self.rng)).to(self.device)
+        noise = None
+        if self.noise is not None:
+            noise = torch.from_numpy(self.noise.segments(cfg.batch_size, length, self.rng, weighted=False))
+            noise = noise.to(self.device)
+        return clean, noise
+
+    # -- one step -----------------------------------------------------------------------------------------
+    def loss(self, clean: torch.Tensor, noise: torch.Tensor | None):
+        cfg, d = self.cfg, self.denoiser
+        n_frames = d.stft.frames_for(clean.shape[-1])
+        if cfg.variant == "plain":
+            noisy, target, feature_mask = clean, clean, None
+        else:
+            noisy, target, feature_mask = self.corruptor(clean, noise, n_frames)
+        noisy_spec, clean_spec = d.stft(noisy), d.stft(target)
+        features = d.stft.compress(noisy_spec.abs())
+        if feature_mask is not None:
+            features = features * feature_mask
+        if cfg.variant == "contractive":
+            features.requires_grad_(True)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            mask, code = self.model(features, return_code=True)
+        enhanced = noisy_spec * mask.float()
+        loss = spectral_loss(enhanced, clean_spec, cfg.stft.compress, cfg.complex_weight, cfg.speech_weight)
+        parts = {"spectral": loss.item()}
+        if cfg.sisdr_weight:
+            wave = d.stft.inverse(enhanced, clean.shape[-1])
+            term = -si_sdr(wave, target).mean() / 100
+            loss = loss + cfg.sisdr_weight * term
+            parts["sisdr"] = term.item()
+        if cfg.variant == "sparse":
+            term = code.float().abs().mean()
+            loss = loss + cfg.sparse_weight * term
+            parts["sparse"] = term.item()
+        if cfg.variant == "contractive":
+            loss = loss + cfg.contractive_weight * contractive_penalty(code.float(), features, self.gen)
+        return loss, parts
+
+    def train_step(self):
+        self.denoiser.train()
+        clean, noise = self.batch()
+        loss, parts = self.loss(clean, noise)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()  # under DDP this also averages the gradients across processes
+        norm = torch.nn.utils.clip_grad_norm_(self.denoiser.parameters(), self.cfg.grad_clip)
+        self.opt.step()
+        self.sched.step()
+        self.step += 1
+        return loss.item(), float(norm), parts
+
+    # -- validation -----------------------------------------------------------------------------------------
+    def make_val_set(self):
+        cfg = self.cfg
+        noise_files = list_audio(cfg.noise) if cfg.noise else None
+        items = []
+        if noise_files:
+            files = self.val_files[: max(1, cfg.val_items // 3)]
+            items = list(noisy_pairs(files, noise_files, (0, 5, 10), cfg.seed, cfg.stft.sample_rate, 6.0))
+        self.val_set = items[: cfg.val_items]
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        self.denoiser.eval()
+        rows = []
+        for i, item in enumerate(self.val_set):
+            noisy = torch.from_numpy(item["noisy"])[None].to(self.device)
+            est = self.denoiser(noisy)[0].cpu().numpy()
+            row = {"si_sdr": float(si_sdr(est, item["clean"]))}
+            if i < self.cfg.val_pesq_items:
+                row.update(score(est, item["clean"], self.cfg.stft.sample_rate))
+            rows.append(row)
+        keys = {k for r in rows for k in r}
+        return {k: float(np.nanmean([r[k] for r in rows if k in r])) for k in keys}
+
+    # -- checkpoints ----------------------------------------------------------------------------------------
+    def state(self) -> dict:
+        return {
+            "step": self.step,
+            "best": self.best,
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(),
+            "numpy_rng": self.rng.bit_generator.state,
+            "torch_gen": self.gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def save(self, name: str, metrics: dict | None = None):
+        if self.main:
+            save_checkpoint(self.out / name, self.denoiser, train=config_dict(self.cfg),
+                            metrics=metrics or {}, state=self.state())
+
+    def try_resume(self) -> bool:
+        path = self.out / "last.pt"
+        if not path.exists():
+            return False
+        payload = read_checkpoint(path)
+        self.denoiser.load_state_dict(payload["weights"])
+        s = payload["state"]
+        self.opt.load_state_dict(s["optimizer"])
+        self.sched.load_state_dict(s["scheduler"])
+        self.step, self.best = s["step"], s["best"]
+        self.rng.bit_generator.state = s["numpy_rng"]
+        self.gen.set_state(s["torch_gen"].to(torch.uint8) if s["torch_gen"].device.type == "cpu" else s["torch_gen"])
+        torch.set_rng_state(s["torch_rng"])
+        if self.main:
+            log.info("resumed from %s at step %d", path, self.step)
+        return True
+
+    # -- the loop --------------------------------------------------------------------------------------------
+    def run(self) -> dict:
+        cfg = self.cfg
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.load_data()
+        self.make_val_set()
+        self.try_resume()
+        logger = CsvLog(self.out / "log.csv", self.step) if self.main else None
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not self.main, dynamic_ncols=True, mininterval=2)
+        t0, metrics = time.time(), {}
+        while self.step < cfg.steps:
+            loss, norm, parts = self.train_step()
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}")
+            row = {"step": self.step, "loss": loss, "grad_norm": norm, "lr": self.sched.get_last_lr()[0], **parts}
+            timed_out = cfg.time_limit_minutes and time.time() - t0 > 60 * cfg.time_limit_minutes
+            if self.step % cfg.val_every == 0 or self.step == cfg.steps or timed_out:
+                if self.main and self.val_set:
+                    metrics = self.validate()
+                    row.update({f"val_{k}": v for k, v in metrics.items()})
+                    log.info("step %d validation %s", self.step, {k: round(v, 3) for k, v in metrics.items()})
+                    if metrics["si_sdr"] > self.best:
+                        self.best = metrics["si_sdr"]
+                        self.save("best.pt", metrics)
+            if self.main:
+                logger.write(row)
+            if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps or timed_out:
+                self.save("last.pt", metrics)
+            if timed_out:
+                log.info("time limit reached at step %d", self.step)
+                break
+        bar.close()
+        if self.distributed:
+            dist.barrier()
+            dist.destroy_process_group()
+        return metrics
+
+
+def contractive_penalty(code: torch.Tensor, features: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """||J||_F^2 of the encoder, estimated by one random projection: E_v ||J^T v||^2 = ||J||_F^2."""
+    v = torch.randn(code.shape, generator=gen, device=code.device)
+    (jtv,) = torch.autograd.grad(code, features, grad_outputs=v, create_graph=True)
+    return jtv.pow(2).sum() / code.shape[0] / code.shape[-1]
+
+
+class CsvLog:
+    """Appends one row a step; on resume, rows past the checkpoint's step are dropped."""
+
+    def __init__(self, path: Path, step: int):
+        self.path = path
+        self.fields = None
+        if path.exists():
+            with open(path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
+            self.rows = rows
+        else:
+            self.rows = []
+
+    def write(self, row: dict):
+        self.rows.append(row)
+        if row["step"] % 50 == 0 or any(k.startswith("val_") for k in row):
+            self.flush()
+
+    def flush(self):
+        fields = []
+        for r in self.rows:
+            fields += [k for k in r if k not in fields]
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fields)
+            w.writeheader()
+            w.writerows(self.rows)
+        tmp.replace(self.path)
+
+
+def config_dict(cfg: TrainConfig) -> dict:
+    d = dataclasses.asdict(cfg)
+    d["speech"] = [str(p) for p in cfg.speech]
+    d["noise"] = [str(p) for p in cfg.noise]
+    return d
+
+
+def main(cfg: TrainConfig, argv=None):
+    """Run a recipe, with command-line overrides of the common settings."""
+    p = argparse.ArgumentParser(description="Train a speechdae denoiser (resumes from OUT/last.pt).")
+    p.add_argument("--out", default=cfg.out)
+    p.add_argument("--steps", type=int, default=cfg.steps)
+    p.add_argument("--batch-size", type=int, default=cfg.batch_size)
+    p.add_argument("--device", default=cfg.device)
+    p.add_argument("--speech", nargs="+", default=cfg.speech)
+    p.add_argument("--noise", nargs="+", default=cfg.noise)
+    p.add_argument("--variant", default=cfg.variant, choices=VARIANTS)
+    p.add_argument("--time-limit", type=float, default=cfg.time_limit_minutes, help="minutes")
+    p.add_argument("--seed", type=int, default=cfg.seed)
+    a = p.parse_args(argv)
+    cfg = dataclasses.replace(cfg, out=a.out, steps=a.steps, batch_size=a.batch_size, device=a.device,
+                              speech=a.speech, noise=a.noise, variant=a.variant, time_limit_minutes=a.time_limit,
+                              seed=a.seed)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    metrics = Trainer(cfg).run()
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"done: {cfg.out}/best.pt {metrics}")
+    return metrics
