@@ -1,0 +1,96 @@
+"""Streaming == offline, sample for sample, for any chunking."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from speechdae.spectral import STFTConfig
+
+from conftest import small_denoiser
+
+CONFIGS = {
+    8000: STFTConfig(8000, 160, 80),
+    16000: STFTConfig(),
+    48000: STFTConfig(48000, 960, 480),
+}
+MODELS = {rate: small_denoiser(cfg, seed=rate) for rate, cfg in CONFIGS.items()}
+
+
+def offline(d, x):
+    with torch.no_grad():
+        return d(torch.from_numpy(x)).numpy()
+
+
+def streamed(d, x, sizes, channels):
+    s = d.stream(channels=channels)
+    out, i, k = [], 0, 0
+    while i < x.shape[1]:
+        n = sizes[k % len(sizes)]
+        out.append(s.process(x[:, i : i + n]))
+        i, k = i + n, k + 1
+    out.append(s.flush())
+    return torch.cat(out, dim=1).numpy()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rate=st.sampled_from(sorted(CONFIGS)),
+    length=st.integers(1, 6000),
+    sizes=st.lists(st.integers(1, 2500), min_size=1, max_size=12),
+    channels=st.integers(1, 2),
+    seed=st.integers(0, 2**16),
+)
+def test_any_chunking_gives_the_offline_samples(rate, length, sizes, channels, seed):
+    d = MODELS[rate]
+    x = np.random.default_rng(seed).standard_normal((channels, length)).astype(np.float32) * 0.3
+    ref = offline(d, x)
+    got = streamed(d, x, sizes, channels)
+    assert got.shape == ref.shape
+    assert np.abs(got - ref).max() < 1e-5
+
+
+def test_output_is_released_with_the_stated_latency_at_most():
+    d = MODELS[16000]
+    s = d.stream()
+    hop = d.stft.cfg.hop
+    fed = 0
+    for _ in range(50):
+        s.process(np.zeros(hop, np.float32))
+        fed += hop
+        assert fed - s.samples_out <= s.latency
+    assert s.latency == 320  # 20 ms at 16 kHz
+
+
+def test_hop_sized_chunks_come_back_hop_sized_after_warm_up():
+    d = MODELS[16000]
+    s = d.stream()
+    sizes = [s.process(np.random.rand(160).astype(np.float32)).shape[1] for _ in range(20)]
+    assert sizes[0] == 0 and set(sizes[1:]) == {160}
+
+
+def test_reset_starts_a_new_stream():
+    d = MODELS[16000]
+    x = np.random.default_rng(0).standard_normal((1, 3000)).astype(np.float32)
+    s = d.stream()
+    first = torch.cat([s.process(x), s.flush()], 1)
+    s.process(np.ones((1, 999), np.float32))
+    s.reset()
+    second = torch.cat([s.process(x), s.flush()], 1)
+    assert torch.equal(first, second)
+
+
+def test_non_finite_samples_do_not_poison_the_stream():
+    d = MODELS[16000]
+    s = d.stream()
+    x = np.random.default_rng(0).standard_normal(4000).astype(np.float32)
+    x[100] = np.nan
+    x[200] = np.inf
+    y = torch.cat([s.process(x), s.flush()], 1)
+    assert torch.isfinite(y).all() and y.shape[1] == 4000
+
+
+def test_wrong_channel_count_is_refused():
+    s = MODELS[16000].stream(channels=2)
+    with pytest.raises(ValueError):
+        s.process(np.zeros((3, 100), np.float32))
