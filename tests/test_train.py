@@ -1,0 +1,220 @@
+"""Training: corruption, penalties, resume after SIGKILL, DDP on gloo, and that a short run learns."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from speechdae.checkpoint import load_model, read_checkpoint
+from speechdae.corrupt import CorruptionConfig, Corruptor, mix_at_snr
+from speechdae.metrics import si_sdr
+from speechdae.model import ModelConfig
+from speechdae.train import TrainConfig, Trainer, config_from_dict, config_dict
+from speechdae.errors import SpeechDAEError
+
+from conftest import ROOT, SAMPLES, noise_like, write
+
+TINY = ModelConfig(hidden=32, code=16, dilations=(1, 2))
+
+
+def snr_db(clean, noisy):
+    noise = noisy - clean
+    return 10 * torch.log10(clean.pow(2).sum(-1) / noise.pow(2).sum(-1))
+
+
+def clean_batch(b=4, n=16000, seed=0):
+    x, _ = sf.read(str(SAMPLES / "clean.flac"), dtype="float32")
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, len(x) - n, b)
+    return torch.from_numpy(np.stack([x[s : s + n] for s in starts]))
+
+
+def test_mix_hits_the_asked_snr():
+    clean = clean_batch()
+    noise = torch.randn_like(clean)
+    snrs = torch.tensor([-5.0, 0.0, 7.5, 20.0])
+    assert torch.allclose(snr_db(clean, mix_at_snr(clean, noise, snrs)), snrs, atol=0.1)
+
+
+def test_corruptor_hits_the_asked_snr_and_never_touches_the_clean_target():
+    clean = clean_batch()
+    original = clean.clone()
+    cfg = CorruptionConfig(snr_db=(3.0, 3.0), gain_db=(0.0, 0.0), p_babble=0.5, p_gaussian=0.5)
+    corrupt = Corruptor(cfg, 161, torch.Generator().manual_seed(0))
+    noisy, target, _ = corrupt(clean, torch.randn_like(clean), 101)
+    assert torch.equal(clean, original) and torch.equal(target, original)
+    assert torch.allclose(snr_db(target, noisy), torch.full((4,), 3.0), atol=0.1)
+
+
+def test_two_draws_for_the_same_clean_batch_differ():
+    clean = clean_batch()
+    recorded = torch.randn_like(clean)
+    corrupt = Corruptor(CorruptionConfig(), 161, torch.Generator().manual_seed(0))
+    a, ta, ma = corrupt(clean, recorded, 101)
+    b, tb, mb = corrupt(clean, recorded, 101)
+    assert not torch.allclose(a, b)
+    assert not torch.equal(ta, tb)  # the random gain is redrawn too (same for noisy and target)
+
+
+def test_masking_noise_zeroes_the_asked_fraction_of_bins():
+    cfg = CorruptionConfig(p_mask=1.0, mask_fraction=0.3)
+    corrupt = Corruptor(cfg, 161, torch.Generator().manual_seed(0))
+    _, _, mask = corrupt(clean_batch(), None, 101)
+    assert abs((mask == 0).float().mean().item() - 0.3) < 0.01
+    cfg = CorruptionConfig(p_mask=0.5, mask_fraction=0.2)
+    _, _, mask = Corruptor(cfg, 161, torch.Generator().manual_seed(1))(clean_batch(16), None, 101)
+    masked_items = (mask == 0).flatten(1).any(1).float().mean().item()
+    assert 0.15 < masked_items < 0.85
+
+
+def trainer(variant, **kw):
+    cfg = TrainConfig(variant=variant, model=TINY, batch_size=4, seed=3, **kw)
+    t = Trainer(cfg)
+    t.gen.manual_seed(5)
+    return t
+
+
+def grads(t, clean, noise):
+    t.denoiser.zero_grad()
+    loss, _ = t.loss(clean, noise)
+    loss.backward()
+    enc = torch.cat([p.grad.flatten() for p in t.denoiser.model.encoder.parameters()])
+    head = torch.cat([p.grad.flatten() for p in t.denoiser.model.head.parameters()])
+    return enc, head
+
+
+@pytest.mark.parametrize("variant,weight", [("sparse", "sparse_weight"), ("contractive", "contractive_weight")])
+def test_regularisers_change_only_the_encoder_gradient(variant, weight):
+    clean, noise = clean_batch(), torch.randn(4, 16000)
+    enc0, head0 = grads(trainer("denoising"), clean, noise)
+    enc1, head1 = grads(trainer(variant, **{weight: 1.0}), clean, noise)
+    assert torch.allclose(head0, head1, atol=1e-6)  # the penalty is on the code: decoder gradients unchanged
+    assert (enc0 - enc1).norm() > 1e-3 * enc0.norm()
+
+
+def test_plain_autoencoder_sees_clean_input():
+    t = trainer("plain")
+    clean = clean_batch()
+    loss, _ = t.loss(clean, torch.randn(4, 16000))
+    t2 = trainer("denoising")
+    loss2, _ = t2.loss(clean, torch.randn(4, 16000))
+    assert loss.item() < loss2.item()
+
+
+def test_config_round_trip_and_unknown_keys():
+    cfg = TrainConfig(speech=["a"], noise=["b"], model=TINY)
+    assert config_from_dict(config_dict(cfg)) == cfg
+    with pytest.raises(SpeechDAEError, match="stepz"):
+        config_from_dict({**config_dict(cfg), "stepz": 3})
+    with pytest.raises(SpeechDAEError, match="hiden"):
+        config_from_dict({**config_dict(cfg), "model": {"hiden": 3}})
+    with pytest.raises(SpeechDAEError, match="variant"):
+        TrainConfig(variant="sparce")
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    """Real speech (the bundled clean sample, cut into utterances) and two noise recordings."""
+    x, sr = sf.read(str(SAMPLES / "clean.flac"), dtype="float32")
+    (tmp_path / "speech").mkdir()
+    (tmp_path / "noise").mkdir()
+    for k in range(8):
+        write(tmp_path / "speech" / f"utt{k}.flac", x[k * sr : (k + 1) * sr + sr // 2], sr)
+    write(tmp_path / "noise" / "white.wav", noise_like(3 * sr, seed=1), sr)
+    hum = 0.05 * np.sin(2 * np.pi * 120 * np.arange(3 * sr) / sr).astype(np.float32)
+    write(tmp_path / "noise" / "hum.wav", hum + noise_like(3 * sr, seed=2) * 0.2, sr)
+    return tmp_path
+
+
+def recipe(path: Path, corpus: Path, **overrides):
+    settings = dict(steps=60, batch_size=4, segment_seconds=1.0, checkpoint_every=10, val_every=30, val_items=3,
+                    val_pesq_items=0, val_fraction=0.2, cache_dir=None, lr=3e-3, warmup_steps=5)
+    settings.update(overrides)
+    args = ", ".join(f"{k}={v!r}" for k, v in settings.items())
+    path.write_text(textwrap.dedent(f"""
+        from speechdae.model import ModelConfig
+        from speechdae.train import TrainConfig
+        config = TrainConfig(speech=[{str(corpus / 'speech')!r}], noise=[{str(corpus / 'noise')!r}],
+                             model=ModelConfig(hidden=32, code=16, dilations=(1, 2)), {args})
+    """))
+    return path
+
+
+def cli(*args):
+    return [sys.executable, "-m", "speechdae.cli", *map(str, args)]
+
+
+def test_resume_after_sigkill_continues_from_the_last_checkpoint(tmp_path, corpus):
+    r = recipe(tmp_path / "r.py", corpus, steps=400)
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cli("train", r, "--out", out), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=env, start_new_session=True)
+    deadline = time.time() + 120
+    step = 0
+    while time.time() < deadline:
+        if (out / "last.pt").exists():
+            try:
+                step = read_checkpoint(out / "last.pt")["state"]["step"]
+            except SpeechDAEError:
+                step = 0  # never happens with atomic writes; counted as not ready
+            if step >= 30:
+                break
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert step >= 30, proc.stdout.read().decode()[-2000:]
+    killed_at = read_checkpoint(out / "last.pt")["state"]["step"]
+    assert [p.name for p in out.iterdir() if "partial" in p.name] == []  # nothing half-written
+    # The same command again resumes; it is given fewer total steps to keep the test short.
+    done = subprocess.run(cli("train", r, "--out", out, "--steps", killed_at + 20), capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"resumed from {out / 'last.pt'} at step {killed_at}" in done.stderr
+    final = read_checkpoint(out / "last.pt")
+    assert final["state"]["step"] == killed_at + 20
+    log_steps = [int(line.split(",")[0]) for line in (out / "log.csv").read_text().splitlines()[1:]]
+    assert log_steps == sorted(set(log_steps))  # no step logged twice after the resume
+
+
+def test_ddp_two_gloo_processes_keep_identical_replicas(tmp_path, corpus):
+    r = recipe(tmp_path / "r.py", corpus, steps=6, val_every=1000)
+    worker = tmp_path / "worker.py"
+    worker.write_text(textwrap.dedent(f"""
+        import dataclasses, os, runpy, torch
+        from speechdae.train import Trainer
+        cfg = dataclasses.replace(runpy.run_path({str(r)!r})["config"], out={str(tmp_path / 'ddp')!r})
+        t = Trainer(cfg)
+        t.run()
+        torch.save(t.denoiser.state_dict(), os.path.join(cfg.out, f"rank{{os.environ['RANK']}}.pt"))
+    """))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                          str(worker)], capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    a = torch.load(tmp_path / "ddp" / "rank0.pt")
+    b = torch.load(tmp_path / "ddp" / "rank1.pt")
+    start = Trainer(TrainConfig(model=TINY, seed=0)).denoiser.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], start[k]) for k in a)  # they trained
+
+
+def test_a_short_run_learns_to_denoise(tmp_path, corpus):
+    r = recipe(tmp_path / "r.py", corpus, steps=150, val_every=150)
+    res = subprocess.run(cli("train", r, "--out", tmp_path / "run"), capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    model = load_model(tmp_path / "run" / "best.pt")
+    x, sr = sf.read(str(SAMPLES / "clean.flac"), dtype="float32")
+    clean = torch.from_numpy(x[6 * sr :])[None]
+    noisy = mix_at_snr(clean, torch.from_numpy(noise_like(clean.shape[1], seed=9))[None], torch.tensor([0.0]))
+    with torch.no_grad():
+        est = model(noisy)
+    assert si_sdr(est, clean).item() > si_sdr(noisy, clean).item() + 2.0
+    assert model.info["train"]["steps"] == 150 and "val_si_sdr" in (tmp_path / "run" / "log.csv").read_text()
