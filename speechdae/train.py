@@ -2,7 +2,7 @@
 
 Each step draws clean segments, corrupts them on the device (corrupt.py), runs the shared Denoiser
 path, and scores the rebuilt spectrum against the *clean* one. `out/last.pt` is written atomically
-every `checkpoint_every` steps with optimizer, scheduler and RNG state; rerunning the same command resumes.
+every `checkpoint_every` steps with optimizer, RNG state and elapsed time; rerunning the same command resumes.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,18 +131,23 @@ class Trainer:
             self.model = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.opt = torch.optim.AdamW(self.denoiser.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_factor)
         self.step = 0
+        self.elapsed = 0.0  # seconds spent training, carried across resumes
         self.best = -math.inf
         self.rng = np.random.default_rng(cfg.seed + 1000 * self.rank)
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1000 * self.rank + 1)
         self.corruptor = Corruptor(cfg.corruption, cfg.stft.n_bins, self.gen)
         self.amp = cfg.amp and self.device.type == "cuda"
 
-    def _lr_factor(self, step: int) -> float:
-        warm = min(1.0, (step + 1) / max(1, self.cfg.warmup_steps))
-        progress = min(1.0, step / max(1, self.cfg.steps))
-        return warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+    def lr(self) -> float:
+        """Warm-up, then cosine decay to 5 %. With a time limit, progress is whichever of steps or time is
+        further along, so a run cut short by its time budget still ends with a low learning rate."""
+        cfg = self.cfg
+        progress = self.step / max(1, cfg.steps)
+        if cfg.time_limit_minutes:
+            progress = max(progress, self.elapsed / (60 * cfg.time_limit_minutes))
+        warm = min(1.0, (self.step + 1) / max(1, cfg.warmup_steps))
+        return cfg.lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
     # -- data -------------------------------------------------------------------------------------------
     def load_data(self):
@@ -209,8 +215,9 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()  # under DDP this also averages the gradients across processes
         norm = torch.nn.utils.clip_grad_norm_(self.denoiser.parameters(), self.cfg.grad_clip)
+        for group in self.opt.param_groups:
+            group["lr"] = self.lr()
         self.opt.step()
-        self.sched.step()
         self.step += 1
         return loss.item(), float(norm), parts
 
@@ -244,7 +251,7 @@ class Trainer:
             "step": self.step,
             "best": self.best,
             "optimizer": self.opt.state_dict(),
-            "scheduler": self.sched.state_dict(),
+            "elapsed": self.elapsed,
             "numpy_rng": self.rng.bit_generator.state,
             "torch_gen": self.gen.get_state(),
             "torch_rng": torch.get_rng_state(),
@@ -263,8 +270,7 @@ class Trainer:
         self.denoiser.load_state_dict(payload["weights"])
         s = payload["state"]
         self.opt.load_state_dict(s["optimizer"])
-        self.sched.load_state_dict(s["scheduler"])
-        self.step, self.best = s["step"], s["best"]
+        self.step, self.best, self.elapsed = s["step"], s["best"], s["elapsed"]
         self.rng.bit_generator.state = s["numpy_rng"]
         self.gen.set_state(s["torch_gen"].to(torch.uint8) if s["torch_gen"].device.type == "cpu" else s["torch_gen"])
         torch.set_rng_state(s["torch_rng"])
@@ -282,14 +288,21 @@ class Trainer:
         logger = CsvLog(self.out / "log.csv", self.step) if self.main else None
         from tqdm import tqdm
 
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=not self.main, dynamic_ncols=True, mininterval=2)
-        t0, metrics = time.time(), {}
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not self.main, dynamic_ncols=True,
+                   mininterval=1 if sys.stderr.isatty() else 60)
+        metrics = {}
         while self.step < cfg.steps:
+            t0 = time.time()
             loss, norm, parts = self.train_step()
+            self.elapsed += time.time() - t0
+            if self.distributed and cfg.time_limit_minutes:  # ranks must agree on the lr and on when to stop
+                t = torch.tensor([self.elapsed], dtype=torch.float64)
+                dist.all_reduce(t, op=dist.ReduceOp.MAX)
+                self.elapsed = t.item()
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}")
-            row = {"step": self.step, "loss": loss, "grad_norm": norm, "lr": self.sched.get_last_lr()[0], **parts}
-            timed_out = cfg.time_limit_minutes and time.time() - t0 > 60 * cfg.time_limit_minutes
+            row = {"step": self.step, "loss": loss, "grad_norm": norm, "lr": self.lr(), **parts}
+            timed_out = bool(cfg.time_limit_minutes) and self.elapsed > 60 * cfg.time_limit_minutes
             if self.step % cfg.val_every == 0 or self.step == cfg.steps or timed_out:
                 if self.main and self.val_set:
                     metrics = self.validate()
