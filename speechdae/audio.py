@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -98,16 +99,32 @@ def atomic_path(final):
     A crash or error leaves no half-written output: either the old file or the complete new one.
     """
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.stem}.", suffix=f".partial{final.suffix}")
-    os.close(fd)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.stem}.", suffix=f".partial{final.suffix}")
+        os.close(fd)
+    except OSError as e:
+        raise SpeechDAEError(f"{final}: cannot write here ({e.strerror})") from None
     try:
         yield Path(tmp)
         os.replace(tmp, final)
+    except (OSError, sf.LibsndfileError) as e:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise SpeechDAEError(f"{final}: writing failed ({_write_error_reason(e, final.parent)})") from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _write_error_reason(e: Exception, folder: Path) -> str:
+    # libsndfile reports a full disk only as "System error."; the free space tells what happened.
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    if shutil.disk_usage(folder).free < 2**20:
+        return "no space left on device"
+    return str(e).splitlines()[0]
 
 
 def write_audio(path, x: np.ndarray, sample_rate: int, subtype: str | None = None):
