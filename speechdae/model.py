@@ -40,14 +40,30 @@ class CausalConv(nn.Module):
 
     def forward(self, x: torch.Tensor, cache: "ConvCache | None" = None) -> torch.Tensor:
         if self.context == 0:
-            return self.conv(x)
+            return self._taps_matmul(x)
         past = cache.take() if cache is not None else None
         if past is None:
             past = x.new_zeros(x.shape[0], x.shape[1], self.context)
         x = torch.cat([past, x], dim=-1)
         if cache is not None:
             cache.put(x[..., -self.context :])
-        return self.conv(x)
+        return self._taps_matmul(x)
+
+    def _taps_matmul(self, x: torch.Tensor) -> torch.Tensor:
+        """The same arithmetic as self.conv(x), as one matrix product over the stacked kernel taps.
+
+        PyTorch's CPU conv1d takes a slow per-channel loop for dilated kernels (slow_conv_dilated2d) and is
+        slow for the few frames of a streaming call; a single matmul is ~10x faster there and no slower
+        in training.
+        """
+        k, d = self.conv.kernel_size[0], self.conv.dilation[0]
+        frames = x.shape[-1] - self.context
+        if k == 1:
+            taps = x
+        else:  # (B, C, k, T) -> (B, C*k, T): channel-major, like the weight, so neither needs a copy
+            taps = torch.stack([x[..., j * d : j * d + frames] for j in range(k)], dim=2).flatten(1, 2)
+        w = self.conv.weight.flatten(1)
+        return torch.matmul(w, taps) + self.conv.bias[:, None]
 
 
 class ConvCache:
