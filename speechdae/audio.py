@@ -13,6 +13,8 @@ import soxr
 
 from .errors import SpeechDAEError
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 MIN_RATE = 8000
 MAX_RATE = 384000
 
@@ -107,6 +109,7 @@ def atomic_path(final):
         raise SpeechDAEError(f"{final}: cannot write here ({e.strerror})") from None
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give outputs the usual permissions
         os.replace(tmp, final)
     except (OSError, sf.LibsndfileError) as e:
         with contextlib.suppress(FileNotFoundError):

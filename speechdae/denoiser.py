@@ -42,13 +42,20 @@ class Denoiser(nn.Module):
         `feature_mask` zeroes encoder inputs (the classic denoising-autoencoder masking noise, used in
         training only); the mask still multiplies the full noisy magnitude.
         """
-        features = self.stft.compress(spec.abs())
+        features = self.features(spec)
         if feature_mask is not None:
             features = features * feature_mask
         mask, code = self.model(features, cache, return_code=True)
+        return self.apply_mask(spec, mask, min_gain), mask, code
+
+    def features(self, spec: torch.Tensor) -> torch.Tensor:
+        return self.stft.compress(spec.abs())
+
+    @staticmethod
+    def apply_mask(spec: torch.Tensor, mask: torch.Tensor, min_gain: float = 0.0) -> torch.Tensor:
         if min_gain > 0:  # attenuation limit: never remove more than 1/min_gain of anything
             mask = mask.clamp(min=min_gain)
-        return spec * mask, mask, code
+        return spec * mask
 
     def forward(self, noisy: torch.Tensor, min_gain: float = 0.0) -> torch.Tensor:
         """Offline: (B, N) waveforms at the model rate -> (B, N) denoised."""

@@ -151,3 +151,48 @@ class DenoisingAutoencoder(nn.Module):
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+class StreamingStep(nn.Module):
+    """One stream step with explicit state: (features (B, F, k), *states) -> (mask (B, F, k), *new states).
+
+    The states are the ConvCache contents in call order, as plain tensors, so that the step can be traced
+    (the streaming fast path, see `traced_step`) and exported (export.py).
+    """
+
+    def __init__(self, model: DenoisingAutoencoder):
+        super().__init__()
+        self.model = model
+
+    def forward(self, features: torch.Tensor, *states: torch.Tensor):
+        cache = ConvCache()
+        cache.states = list(states)
+        mask = self.model(features, cache)
+        return (mask, *cache.states)
+
+
+def initial_states(model: DenoisingAutoencoder, batch: int, like: torch.Tensor) -> list[torch.Tensor]:
+    """Zero past frames for every causal convolution, in call order."""
+    cache = ConvCache()
+    with torch.no_grad():
+        model(like.new_zeros(batch, model.cfg.n_bins, 1), cache)
+    return [torch.zeros_like(s) for s in cache.states]
+
+
+def traced_step(model: DenoisingAutoencoder):
+    """A TorchScript trace of StreamingStep, cached on the model.
+
+    Streaming runs the model on one 10 ms frame at a time, where eager PyTorch spends most of its time in
+    Python and operator dispatch; the trace halves the per-frame cost. It is not frozen, so it keeps using
+    the module's live parameters (training or loading weights later is seen). Shapes stay dynamic.
+    """
+    import warnings
+
+    if getattr(model, "_traced_step", None) is None:
+        p = next(model.parameters())
+        example = torch.zeros(1, model.cfg.n_bins, 2, dtype=p.dtype, device=p.device)
+        states = initial_states(model, 1, example)
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # torch.jit.trace's deprecation and tracer notices
+            model._traced_step = torch.jit.trace(StreamingStep(model), (example, *states), check_trace=False)
+    return model._traced_step

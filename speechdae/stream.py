@@ -1,7 +1,7 @@
 """Streaming: the same Denoiser, fed any number of samples at a time, state kept between calls.
 
 Three pieces of state make the output independent of how the input is chunked: the analysis buffer
-(samples not yet in a whole frame), every causal convolution's past frames (ConvCache), and the
+(samples not yet in a whole frame), every causal convolution's past frames (the model's stream states), and the
 overlap-add tail. Each call runs the model only on the new frames. Output sample i is input sample i
 denoised: the first n_fft - hop samples of the padded stream are dropped, so nothing needs re-aligning.
 Because outputs are only emitted once overlap-add is complete, there is no window edge to click at.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .model import ConvCache
+from .model import initial_states, traced_step
 
 
 class StreamingDenoiser:
@@ -32,7 +32,7 @@ class StreamingDenoiser:
         param = next(self.denoiser.parameters())
         self._buffer = torch.zeros(self.channels, self.cfg.pad_left, dtype=param.dtype, device=param.device)
         self._tail = None
-        self._cache = ConvCache()
+        self._states = None  # each causal convolution's past frames, made on the first frame
         self._to_drop = self.cfg.pad_left
         self.samples_in = 0
         self.samples_out = 0
@@ -56,7 +56,12 @@ class StreamingDenoiser:
             return self._buffer.new_zeros(self.channels, 0)
         spec = self.stft.analyze(self._buffer[:, : (n_frames - 1) * cfg.hop + cfg.n_fft])
         self._buffer = self._buffer[:, n_frames * cfg.hop :]
-        enhanced = self.denoiser.enhance_spec(spec, self._cache, min_gain=self.min_gain)[0]
+        d = self.denoiser
+        if self._states is None:
+            self._states = initial_states(d.model, self.channels, self._buffer)
+        # The traced step is Denoiser.enhance_spec's model call with its cache as explicit tensors.
+        mask, *self._states = traced_step(d.model)(d.features(spec), *self._states)
+        enhanced = d.apply_mask(spec, mask, self.min_gain)
         out, self._tail = self.stft.synthesize(enhanced, self._tail)
         drop = min(self._to_drop, out.shape[1])
         self._to_drop -= drop

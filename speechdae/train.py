@@ -319,10 +319,22 @@ class Trainer:
                 log.info("time limit reached at step %d", self.step)
                 break
         bar.close()
+        if self.main:
+            logger.flush()
+            self.plot_curves()
         if self.distributed:
             dist.barrier()
             dist.destroy_process_group()
         return metrics
+
+
+    def plot_curves(self):
+        try:
+            from .plot import plot_training
+
+            plot_training(self.out / "log.csv", self.out / "training.png")
+        except (SpeechDAEError, ImportError) as e:  # matplotlib is an optional extra
+            log.warning("no training plot: %s", e)
 
 
 def contractive_penalty(code: torch.Tensor, features: torch.Tensor, gen: torch.Generator) -> torch.Tensor:

@@ -218,3 +218,4 @@ def test_a_short_run_learns_to_denoise(tmp_path, corpus):
         est = model(noisy)
     assert si_sdr(est, clean).item() > si_sdr(noisy, clean).item() + 2.0
     assert model.info["train"]["steps"] == 150 and "val_si_sdr" in (tmp_path / "run" / "log.csv").read_text()
+    assert (tmp_path / "run" / "training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

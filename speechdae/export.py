@@ -1,0 +1,296 @@
+"""`speechdae export`: the model core as ONNX or TorchScript, for programs that do not run Python.
+
+    speechdae export --format onnx -o denoiser.onnx                   # offline: a whole utterance at once
+    speechdae export --format onnx -o denoiser-stream.onnx --streaming  # one step of a stream, state in/out
+    speechdae export --format torchscript -o denoiser.ts [--model CKPT] [--streaming]
+
+Only the network is exported; the STFT, the feature compression and the inverse STFT are simple enough to
+write in any language and are specified exactly below (numbers for the default STFT: 16 kHz, n_fft 320,
+hop 160; an exported file carries its own values in its metadata, see "Metadata").
+
+Analysis (mono float32 samples x[0..N) at `sample_rate`)
+    w[n]    = sqrt(0.5 - 0.5*cos(2*pi*n/320)), n = 0..319          periodic Hann, square-rooted
+    xp      = 160 zeros (n_fft - hop: "pad_left"), then x, then zeros up to (T-1)*160 + 320 samples,
+              T = ceil((N + 160) / 160) frames
+    X[k, m] = sum_n w[n] * xp[m*160 + n] * exp(-2j*pi*k*n/320), k = 0..160   (= numpy.fft.rfft, unscaled)
+
+Model input and output
+    features[0, k, m] = (|X[k, m]| + 1e-8) ** 0.3      float32, shape (1, 161, T): bins, then frames
+    mask = model(features)                             float32, shape (1, 161, T), values in (0, 1)
+    Optional attenuation limit of D dB (as `denoise --atten-limit`): mask = max(mask, 10 ** (-D / 20)).
+
+Synthesis
+    Y = X * mask      the mask multiplies the complex spectrum (real and imaginary parts); the noisy phase is kept
+    y_m[n] = irfft(Y[:, m], 320)[n] * w[n] / g,  g = sum(w**2) / 160 = 1.0 for these settings
+    overlap-add y_m at offset m*160; denoised sample i = ola[i + 160], i = 0..N-1 (drop the padding again).
+
+Streaming (`--streaming`): the step model has inputs `features` (1, 161, k) for any k >= 1 new frames and
+`state_in_0..S-1`, and outputs `mask` (1, 161, k) and `state_out_0..S-1`, each state_out_i of the same shape
+as state_in_i (batch, channels, context): the past input frames of one causal convolution. Start a stream with
+all states zero (exactly the offline convention that the past is silence) and feed each call's state_out_i
+back as the next call's state_in_i. The masks then equal the offline model's on the concatenated features,
+however the frames are grouped. On the audio side keep a buffer that starts with 160 zeros: whenever it holds
+320 samples, that is a frame (analyse it, drop the oldest 160); after the model, add the first 160 samples of
+y_m to the 160-sample overlap tail kept from frame m-1 and output them, keep the last 160 as the new tail; the
+first 160 samples output are the padding (drop them). Latency: 320 samples (20 ms) plus the chunking. The
+batch axis is dynamic in every input (one row per channel).
+
+Metadata: an ONNX file has the checkpoint's settings in its metadata_props (sample_rate, n_fft, hop,
+pad_left, n_bins, compress, compress_floor, window, synthesis_scale, inputs, outputs, states, opset,
+speechdae_version, checkpoint_version, model, metrics ...;
+`states` is a JSON list of {input, output, layer, shape}), a TorchScript file has the same as JSON in its
+extra file `speechdae.json`, and both get a sidecar `<output>.json` with it (for runtimes such as
+onnxruntime-web that do not expose model metadata). Files are written atomically.
+
+ONNX export uses the torch.export-based exporter (`dynamo=True`, needs onnx and onnxscript); the exported
+file is checked against torch with onnxruntime when that is installed. TorchScript uses torch.jit.trace.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import SpeechDAEError
+from .model import CausalConv, ConvCache, DenoisingAutoencoder, StreamingStep
+
+FORMATS = ("onnx", "torchscript")
+SUFFIXES = {".onnx": "onnx", ".pt": "torchscript", ".ts": "torchscript", ".torchscript": "torchscript"}
+METADATA_FORMAT = "speechdae-export/1"
+INSTALL_HINT = "pip install 'speechdae[export]' (onnx, onnxscript, onnxruntime)"
+
+
+def state_layout(model: DenoisingAutoencoder) -> list[dict]:
+    """The streaming state tensors in call order: [{input, output, layer, shape: [batch, channels, context]}]."""
+    order = []
+    convs = [m for m in model.modules() if isinstance(m, CausalConv) and m.context > 0]
+    hooks = [m.register_forward_pre_hook(lambda mod, _inp: order.append(mod)) for m in convs]
+    cache = ConvCache()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, model.cfg.n_bins, 1, dtype=_dtype(model)), cache)
+    finally:
+        for h in hooks:
+            h.remove()
+    names = {m: n for n, m in model.named_modules()}
+    if len(order) != len(cache.states):
+        raise RuntimeError("the causal convolutions and the stream cache disagree")
+    return [{"input": f"state_in_{i}", "output": f"state_out_{i}", "layer": names[m],
+             "shape": ["batch", int(s.shape[1]), int(s.shape[2])]}
+            for i, (m, s) in enumerate(zip(order, cache.states))]
+
+
+def zero_states(layout: list[dict], batch: int = 1, dtype=torch.float32) -> list[torch.Tensor]:
+    return [torch.zeros(batch, s["shape"][1], s["shape"][2], dtype=dtype) for s in layout]
+
+
+def _dtype(model: nn.Module):
+    return next(model.parameters()).dtype
+
+
+def metadata(denoiser, streaming: bool, layout: list[dict] | None = None) -> dict:
+    """Everything another program needs to drive the exported network (JSON-serialisable)."""
+    from . import __version__
+
+    cfg = denoiser.stft.cfg
+    window = torch.hann_window(cfg.n_fft, periodic=True, dtype=torch.float64).sqrt()  # as spectral.STFT
+    info = getattr(denoiser, "info", {}) or {}
+    inputs = ["features"] + [s["input"] for s in layout or []]
+    outputs = ["mask"] + [s["output"] for s in layout or []]
+    return {
+        "format": METADATA_FORMAT,
+        "mode": "streaming" if streaming else "offline",
+        "speechdae_version": __version__,
+        "checkpoint_version": info.get("version"),
+        "sample_rate": cfg.sample_rate,
+        "n_fft": cfg.n_fft,
+        "hop": cfg.hop,
+        "pad_left": cfg.pad_left,
+        "n_bins": cfg.n_bins,
+        "window": "sqrt_hann_periodic",
+        "synthesis_scale": float(cfg.hop / (window**2).sum()),  # synthesis window = window * synthesis_scale
+        "compress": cfg.compress,
+        "compress_floor": 1e-8,
+        "feature": f"(abs(stft) + 1e-8) ** {cfg.compress}",
+        "mask_applies_to": "complex_spectrum",
+        "latency_samples": cfg.latency_samples,
+        "receptive_field_frames": denoiser.model.receptive_field,
+        "inputs": inputs,
+        "outputs": outputs,
+        "states": layout or [],
+        "model": dataclasses.asdict(denoiser.model.cfg),
+        "n_params": denoiser.n_params(),
+        "metrics": info.get("metrics") or {},
+    }
+
+
+def _flat(meta: dict) -> dict[str, str]:
+    """ONNX metadata_props are strings: scalars as text, lists and dicts as JSON."""
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
+
+
+@contextlib.contextmanager
+def _quiet_export():
+    """Exporters log their optimisation passes and warn about deprecations (torch.jit) and missing
+    torchvision ops; none of it concerns this model, and real failures still raise."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(previous)
+
+
+def _example(denoiser, streaming: bool, frames: int = 5):
+    model = denoiser.model.eval()
+    dtype = _dtype(model)
+    features = torch.rand(1, model.cfg.n_bins, frames, dtype=dtype)
+    if not streaming:
+        return model, (features,), None
+    layout = state_layout(model)
+    return StreamingStep(model).eval(), (features, *zero_states(layout, dtype=dtype)), layout
+
+
+def onnx_model(denoiser, streaming: bool = False):
+    """-> (onnx.ModelProto with metadata, metadata dict)."""
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError as e:
+        raise SpeechDAEError(f"ONNX export needs the '{e.name}' package: {INSTALL_HINT}") from None
+    module, args, layout = _example(denoiser, streaming)
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    frames = torch.export.Dim("frames", min=1)
+    if streaming:
+        dynamic = ({0: batch, 2: frames}, tuple({0: batch} for _ in layout))
+    else:
+        dynamic = ({0: batch, 2: frames},)
+    meta = metadata(denoiser, streaming, layout)
+    try:
+        with _quiet_export(), torch.no_grad():
+            program = torch.onnx.export(module, args, dynamo=True, dynamic_shapes=dynamic, verbose=False,
+                                        input_names=meta["inputs"], output_names=meta["outputs"])
+    except Exception as e:  # the exporter raises many types; users need one line
+        raise SpeechDAEError(f"ONNX export failed ({type(e).__name__}: {str(e).strip().splitlines()[0]})") from None
+    proto = program.model_proto
+    proto.doc_string = "speechdae denoiser mask network; see the metadata and speechdae/export.py for use"
+    meta["opset"] = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    del proto.metadata_props[:]
+    for k, v in _flat(meta).items():
+        proto.metadata_props.add(key=k, value=v)
+    return proto, meta
+
+
+def torchscript_model(denoiser, streaming: bool = False):
+    """-> (traced torch.jit.ScriptModule, metadata dict)."""
+    module, args, layout = _example(denoiser, streaming)
+    with _quiet_export(), torch.no_grad():
+        traced = torch.jit.trace(module, args)
+    return traced, metadata(denoiser, streaming, layout)
+
+
+def verify_onnx(proto, denoiser, streaming: bool, frames: int = 37, seed: int = 0) -> float | None:
+    """Max |onnxruntime - torch| on random features (fed in uneven groups when streaming); None without ORT."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    import numpy as np
+
+    gen = torch.Generator().manual_seed(seed)
+    model = denoiser.model.eval()
+    features = torch.rand(1, model.cfg.n_bins, frames, generator=gen, dtype=_dtype(model)) * 3
+    with torch.no_grad():
+        expected = model(features).float().numpy()
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = features.float().numpy()
+    if not streaming:
+        got = session.run(["mask"], {"features": x})[0]
+    else:
+        layout = state_layout(model)
+        states = [s.numpy() for s in zero_states(layout)]
+        masks, start, step = [], 0, 1
+        while start < frames:
+            feeds = {"features": x[:, :, start: start + step], **{s["input"]: v for s, v in zip(layout, states)}}
+            mask, *states = session.run(None, feeds)
+            masks.append(mask)
+            start, step = start + step, step % 7 + 1
+        got = np.concatenate(masks, axis=-1)
+    return float(abs(got - expected).max())
+
+
+def sidecar_path(out) -> Path:
+    out = Path(out)
+    return out.with_name(out.name + ".json")
+
+
+def export(denoiser, out, fmt: str, streaming: bool = False, verify: bool = True) -> dict:
+    """Write the model to `out` (and its metadata to `out`.json), atomically. Returns the metadata."""
+    from .audio import atomic_path
+
+    out = Path(out)
+    if fmt not in FORMATS:
+        raise SpeechDAEError(f"unknown export format {fmt!r} (use {' or '.join(FORMATS)})")
+    if out.is_dir():
+        raise SpeechDAEError(f"{out}: is a directory; give a file name such as denoiser.onnx")
+    denoiser = denoiser.cpu().float().eval()
+    if fmt == "onnx":
+        import onnx
+
+        proto, meta = onnx_model(denoiser, streaming)
+        if verify:
+            err = verify_onnx(proto, denoiser, streaming)
+            meta["verified_max_abs_diff"] = err
+            if err is not None and not err < 1e-4:
+                raise SpeechDAEError(f"exported ONNX model differs from torch by {err:.2g}; not written")
+        with atomic_path(out) as tmp:
+            onnx.save(proto, str(tmp))
+    else:
+        traced, meta = torchscript_model(denoiser, streaming)
+        with atomic_path(out) as tmp, _quiet_export():
+            torch.jit.save(traced, str(tmp), _extra_files={"speechdae.json": json.dumps(meta)})
+    with atomic_path(sidecar_path(out)) as tmp:
+        tmp.write_text(json.dumps({**meta, "file": out.name, "file_format": fmt}, indent=1) + "\n")
+    return meta
+
+
+# -- command line ---------------------------------------------------------------------------------------------
+def add_arguments(parser, name: str):
+    parser.description = "Export the denoiser network to ONNX or TorchScript (see speechdae/export.py for its use)."
+    parser.add_argument("--format", choices=FORMATS, help="default: from the output suffix (.onnx, .pt/.ts)")
+    parser.add_argument("--model", help="checkpoint (default: the bundled model)")
+    parser.add_argument("-o", "--output", required=True, help="output file; metadata also goes to OUTPUT.json")
+    parser.add_argument("--streaming", action="store_true",
+                        help="export one stream step: (features, state_in_*) -> (mask, state_out_*)")
+    parser.add_argument("--no-verify", action="store_true", help="skip the onnxruntime check of an ONNX export")
+
+
+def run(args, name: str) -> int:
+    from .checkpoint import load_model
+
+    out = Path(args.output)
+    fmt = args.format or SUFFIXES.get(out.suffix.lower())
+    if fmt is None:
+        raise SpeechDAEError(f"{out}: cannot tell the format from '{out.suffix}'; give --format onnx or torchscript")
+    denoiser = load_model(args.model)
+    meta = export(denoiser, out, fmt, streaming=args.streaming, verify=not args.no_verify)
+    mode = "streaming step" if args.streaming else "offline"
+    print(f"exported {mode} {fmt} model -> {out} (metadata: {sidecar_path(out)})")
+    if args.streaming:
+        print(f"  {len(meta['states'])} state tensors: "
+              + ", ".join(f"{s['input']}{tuple(s['shape'][1:])}" for s in meta["states"]))
+    err = meta.get("verified_max_abs_diff")
+    if err is not None:
+        print(f"  onnxruntime matches torch: max |difference| {err:.2g}")
+    elif fmt == "onnx" and not args.no_verify:
+        print("  not checked: onnxruntime is not installed")
+    return 0
+
