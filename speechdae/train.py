@@ -230,6 +230,9 @@ class Trainer:
             files = self.val_files[: max(1, cfg.val_items // 3)]
             items = list(noisy_pairs(files, noise_files, (0, 5, 10), cfg.seed, cfg.stft.sample_rate, 6.0))
         self.val_set = items[: cfg.val_items]
+        if self.main and self.val_set:
+            noisy = np.mean([si_sdr(item["noisy"], item["clean"]) for item in self.val_set])
+            log.info("validation set: %d mixtures at 0/5/10 dB, noisy input SI-SDR %.2f dB", len(self.val_set), noisy)
 
     @torch.no_grad()
     def validate(self) -> dict:

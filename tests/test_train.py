@@ -208,7 +208,8 @@ def test_ddp_two_gloo_processes_keep_identical_replicas(tmp_path, corpus):
 
 def test_a_short_run_learns_to_denoise(tmp_path, corpus):
     r = recipe(tmp_path / "r.py", corpus, steps=150, val_every=150)
-    res = subprocess.run(cli("train", r, "--out", tmp_path / "run"), capture_output=True, text=True, timeout=600)
+    res = subprocess.run(cli("train", r, "--out", tmp_path / "run"), capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert res.returncode == 0, res.stderr[-2000:]
     model = load_model(tmp_path / "run" / "best.pt")
     x, sr = sf.read(str(SAMPLES / "clean.flac"), dtype="float32")
