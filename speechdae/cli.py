@@ -141,17 +141,28 @@ def cmd_info(args) -> int:
 
 
 def cmd_train(args) -> int:
+    import json
     import runpy
+
+    from .train import config_from_dict
+    from .train import main as train_main
 
     recipe = Path(args.recipe)
     if not recipe.is_file():
         raise SpeechDAEError(f"{recipe}: no such recipe file")
-    ns = runpy.run_path(str(recipe))
-    if "config" not in ns:
-        raise SpeechDAEError(f"{recipe}: a recipe must define `config = TrainConfig(...)`")
-    from .train import main as train_main
-
-    train_main(ns["config"], args.overrides)
+    if recipe.suffix == ".json":  # a config as data, e.g. the "train" entry of a checkpoint
+        try:
+            config = config_from_dict(json.loads(recipe.read_text()))
+        except (json.JSONDecodeError, TypeError, ValueError) as e:
+            raise SpeechDAEError(f"{recipe}: not a valid training config ({str(e).splitlines()[0]})") from None
+    else:
+        try:
+            config = runpy.run_path(str(recipe)).get("config")
+        except TypeError as e:  # e.g. TrainConfig(stepz=...)
+            raise SpeechDAEError(f"{recipe}: {e}") from None
+        if config is None:
+            raise SpeechDAEError(f"{recipe}: a recipe must define `config = TrainConfig(...)`")
+    train_main(config, args.overrides)
     return 0
 
 
@@ -211,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     model_arg(i)
     i.set_defaults(func=cmd_info)
 
-    t = sub.add_parser("train", help="train with a recipe file (resumes if its output has last.pt)")
+    t = sub.add_parser("train", help="train with a recipe (.py defining `config`) or a JSON config; resumes")
     t.add_argument("recipe")
     t.add_argument("overrides", nargs=argparse.REMAINDER, help="--out, --steps, --device, --speech, --noise ...")
     t.set_defaults(func=cmd_train)

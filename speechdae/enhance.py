@@ -74,14 +74,14 @@ def denoise_file(denoiser, src, dst, *, atten_limit_db: float | None = None, blo
                     at = (read + bad[0]) / rate
                     raise SpeechDAEError(f"{src}: contains NaN or infinite samples (first at {at:.3f} s)")
                 read += len(x)
-                y = stream.process(_through(rs_in, x).T).T.numpy()
+                y = stream.process(_through(rs_in, x).T).T.cpu().numpy()
                 emit(_through(rs_out, y))
                 if bar:
                     bar.update(len(x) / rate)
             if read == 0:
                 raise SpeechDAEError(f"{src}: contains no audio samples")
             tail = _through(rs_in, np.zeros((0, channels), np.float32), last=True)
-            y = np.concatenate([stream.process(tail.T).T.numpy(), stream.flush().T.numpy()])
+            y = np.concatenate([stream.process(tail.T).T.cpu().numpy(), stream.flush().T.cpu().numpy()])
             emit(_through(rs_out, y, last=True))
             if written < frames:  # resamplers round lengths; pad so the output has exactly the input's length
                 emit(np.zeros((frames - written, channels), np.float32))

@@ -79,6 +79,9 @@ def config_from_dict(d: dict) -> TrainConfig:
     if unknown:
         raise SpeechDAEError(f"unknown training config keys: {', '.join(sorted(unknown))}")
     kw = dict(d)
+    for key in ("speech", "noise"):
+        if isinstance(kw.get(key), str):
+            kw[key] = [kw[key]]
     for key, cls in nested.items():
         if isinstance(kw.get(key), dict):
             names = {f.name for f in dataclasses.fields(cls)}
@@ -86,6 +89,11 @@ def config_from_dict(d: dict) -> TrainConfig:
             if bad:
                 raise SpeechDAEError(f"unknown {key} config keys: {', '.join(sorted(bad))}")
             kw[key] = cls(**kw[key])
+    for f in dataclasses.fields(TrainConfig):  # catch mistyped values here, not deep inside training
+        default = f.default if f.default is not dataclasses.MISSING else None
+        if f.name in kw and isinstance(default, (int, float)) and not isinstance(default, bool):
+            if isinstance(kw[f.name], bool) or not isinstance(kw[f.name], (int, float)):
+                raise SpeechDAEError(f"training config: {f.name} must be a number, got {kw[f.name]!r}")
     return TrainConfig(**kw)
 
 

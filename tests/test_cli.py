@@ -169,3 +169,18 @@ def test_info_describes_the_bundled_model():
     assert r.returncode == 0, r.stderr
     info = json.loads(r.stdout)
     assert info["latency_ms"] <= 20 and info["parameters"] < 1_000_000
+
+
+def test_training_config_with_unknown_or_mistyped_keys(tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text('{"speech": "x", "stepz": 10}')
+    one_line_error(run("train", cfg), "unknown training config keys: stepz")
+    cfg.write_text('{"speech": "x", "steps": "ten"}')
+    one_line_error(run("train", cfg), "steps must be a number")
+    cfg.write_text('{"speech": "x", "model": {"hiden": 3}}')
+    one_line_error(run("train", cfg), "unknown model config keys: hiden")
+    cfg.write_text("{not json")
+    one_line_error(run("train", cfg), "not a valid training config")
+    recipe = tmp_path / "r.py"
+    recipe.write_text("from speechdae.train import TrainConfig\nconfig = TrainConfig(stepz=3)\n")
+    one_line_error(run("train", recipe), "stepz")
