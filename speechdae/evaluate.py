@@ -17,7 +17,7 @@ from .data import list_audio, noisy_pairs
 from .errors import SpeechDAEError
 from .metrics import score
 
-METRICS = ("pesq", "stoi", "si_sdr")
+METRICS = ("pesq", "stoi", "si_sdr", "si_sdr_hp")
 
 
 def generated_items(clean, noise, snrs, seed: int, sample_rate: int, limit: int | None = None,
@@ -77,14 +77,15 @@ def summarize(rows: list[dict]) -> list[dict]:
 def markdown_table(summary: list[dict]) -> str:
     snrs = []
     for s in summary:
-        if s["snr"] != "all" and s["snr"] not in snrs:
+        if isinstance(s["snr"], (int, float)) and s["snr"] not in snrs:  # pairs have no SNR ("n/a")
             snrs.append(s["snr"])
-    head = ["system", "PESQ", "STOI", "SI-SDR"] + [f"SI-SDR @{s} dB" for s in snrs] + [f"PESQ @{s} dB" for s in snrs]
+    head = ["system", "PESQ", "STOI", "SI-SDR", "SI-SDR >120 Hz"] + [f"SI-SDR @{s:g} dB" for s in snrs]
+    head += [f"PESQ @{s:g} dB" for s in snrs]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     by = {(s["system"], s["snr"]): s for s in summary}
     for system in dict.fromkeys(s["system"] for s in summary):
         a = by[(system, "all")]
-        cells = [system, f"{a['pesq']:.3f}", f"{a['stoi']:.3f}", f"{a['si_sdr']:.2f}"]
+        cells = [system, f"{a['pesq']:.3f}", f"{a['stoi']:.3f}", f"{a['si_sdr']:.2f}", f"{a['si_sdr_hp']:.2f}"]
         cells += [f"{by[(system, s)]['si_sdr']:.2f}" for s in snrs]
         cells += [f"{by[(system, s)]['pesq']:.3f}" for s in snrs]
         lines.append("| " + " | ".join(cells) + " |")

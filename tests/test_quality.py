@@ -12,6 +12,9 @@ def test_bundled_model_beats_the_noisy_input_on_the_dev_set(shared_data):
     rows = evaluate({"speechdae": model.denoise}, items, 16000, progress=False)
     s = {r["system"]: r for r in summarize(rows) if r["snr"] == "all"}
     noisy, ours = s["noisy"], s["speechdae"]
-    assert ours["si_sdr"] > noisy["si_sdr"] + 3.0, (noisy, ours)
-    assert ours["pesq"] > noisy["pesq"] + 0.15, (noisy, ours)
+    assert ours["si_sdr"] > noisy["si_sdr"], (noisy, ours)
+    # In the speech band: the dev references carry low-frequency rumble that the model removes (metrics.py).
+    assert ours["si_sdr_hp"] > noisy["si_sdr_hp"] + 2.0, (noisy, ours)
+    assert ours["pesq"] > noisy["pesq"] + 0.2, (noisy, ours)
+    assert ours["stoi"] >= noisy["stoi"], (noisy, ours)  # intelligibility is not traded away
     assert np.isfinite([ours["stoi"], ours["pesq"], ours["si_sdr"]]).all()
