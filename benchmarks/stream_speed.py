@@ -64,7 +64,7 @@ def main():
             f"| {1000 * t.max() / chunk_ms:.2f} |")
         print(f"| {name} | {chunk_ms:.0f} | {total / seconds:.4f} | {total / offline:.1f} {pct}")
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-    print(f"\n| hop (ms) | algorithmic latency (ms) | parameters | peak RSS (MiB, whole process) |")
+    print("\n| hop (ms) | algorithmic latency (ms) | parameters | peak RSS (MiB, whole process) |")
     print("|---:|---:|---:|---:|")
     print(f"| {hop_ms:.0f} | {1000 * cfg.latency_samples / cfg.sample_rate:.1f} | {model.n_params():,} "
           f"| {peak_mib:.0f} |")

@@ -19,7 +19,7 @@ from speechdae.model import ModelConfig
 from speechdae.train import TrainConfig, Trainer, config_from_dict, config_dict
 from speechdae.errors import SpeechDAEError
 
-from conftest import ROOT, SAMPLES, noise_like, write
+from conftest import SAMPLES, noise_like, write
 
 TINY = ModelConfig(hidden=32, code=16, dilations=(1, 2))
 
