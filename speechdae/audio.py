@@ -29,13 +29,18 @@ def check_samples(x: np.ndarray, sample_rate, name: str) -> np.ndarray:
         raise SpeechDAEError(f"{name}: expected shape (samples,) or (samples, channels), got {x.shape}")
     if x.shape[0] == 0:
         raise SpeechDAEError(f"{name}: no samples")
-    if x.dtype.kind in "iu":  # integer PCM -> [-1, 1)
-        info = np.iinfo(x.dtype)
-        x = (x.astype(np.float64) - (info.max + info.min + 1) / 2) / ((info.max - info.min + 1) / 2)
-    x = x.astype(np.float32)
+    x = as_float(x)
     if not np.isfinite(x).all():
         raise SpeechDAEError(f"{name}: contains NaN or infinite samples")
     return x
+
+
+def as_float(x: np.ndarray) -> np.ndarray:
+    """float32 samples; integer PCM (signed or unsigned) is scaled to [-1, 1) as soundfile does."""
+    if x.dtype.kind in "iu":
+        info = np.iinfo(x.dtype)
+        x = (x.astype(np.float64) - (info.max + info.min + 1) / 2) / ((info.max - info.min + 1) / 2)
+    return x.astype(np.float32, copy=False)
 
 
 def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:

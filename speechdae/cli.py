@@ -13,20 +13,32 @@ log = logging.getLogger("speechdae")
 
 
 def _model(args):
+    import torch
+
     from .checkpoint import load_model
 
-    return load_model(args.model, device=getattr(args, "device", "cpu"))
+    device = getattr(args, "device", "cpu")
+    try:
+        torch.device(device)
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise SpeechDAEError(f"--device {device}: no CUDA device is available here")
+    except RuntimeError as e:
+        raise SpeechDAEError(f"--device {device}: {str(e).splitlines()[0]}") from None
+    return load_model(args.model, device=device)
 
 
 def _expand_inputs(inputs):
     """Files, folders (recursively; structure mirrored) and quoted globs -> [(file, root or None)]."""
-    from .data import AUDIO_EXTENSIONS
+    from .data import list_audio
 
     out = []
     for spec in inputs:
         p = Path(spec)
         if p.is_dir():
-            out += [(f, p) for f in sorted(p.rglob("*")) if f.suffix.lower() in AUDIO_EXTENSIONS]
+            files = [f for f in list_audio(p) if ".denoised." not in f.name]  # not our own earlier outputs
+            if not files:
+                raise SpeechDAEError(f"{p}: no audio files in this folder")
+            out += [(f, p) for f in files]
         elif not p.exists() and glob.has_magic(spec):
             matches = sorted(glob.glob(spec, recursive=True))
             if not matches:
@@ -57,6 +69,10 @@ def cmd_denoise(args) -> int:
             continue
         try:
             denoise_file(model, src, dst, atten_limit_db=args.atten_limit, progress=not args.quiet)
+            if args.plot:
+                from .plot import plot_denoising
+
+                plot_denoising(src, dst, dst.with_suffix(".png"))
         except SpeechDAEError as e:
             if len(jobs) == 1:
                 raise
@@ -64,10 +80,6 @@ def cmd_denoise(args) -> int:
             failed.append(str(e))
             continue
         done += 1
-        if args.plot:
-            from .plot import plot_denoising
-
-            plot_denoising(src, dst, dst.with_suffix(".png"))
         if not args.quiet:
             print(f"{src} -> {dst}")
     if len(jobs) > 1 and not args.quiet:

@@ -75,6 +75,10 @@ class Corruptor:
             shifts = torch.randint(1, b, (3,), generator=self.gen, device=dev).tolist()
             babble = sum(torch.roll(clean, s, dims=0) for s in shifts)
             noise = noise + use_babble * unit_power(babble)
+        # A digitally silent noise excerpt cannot be scaled to an SNR (add_noise would divide by zero).
+        silent = noise.pow(2).mean(dim=-1, keepdim=True) < 1e-12
+        white = torch.randn(noise.shape, generator=self.gen, device=dev)
+        noise = torch.where(silent, white, noise)
         noisy = mix_at_snr(clean, noise, self._uniform(cfg.snr_db, b, dev))
         feature_mask = None
         if cfg.p_mask > 0 and cfg.mask_fraction > 0:

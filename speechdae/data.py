@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
+import os
 import zlib
 from pathlib import Path
 
@@ -60,6 +61,9 @@ class AudioBank:
             except SpeechDAEError as e:
                 skipped.append(str(e))
                 continue
+            except OSError as e:  # e.g. a manifest naming a file that is gone
+                skipped.append(f"{path}: {e.strerror}")
+                continue
             if len(x) >= min_seconds * sample_rate:
                 self.arrays.append(x)
                 self.files.append(Path(path))
@@ -79,7 +83,7 @@ class AudioBank:
             return np.load(cached)
         x = read_audio(path, self.sample_rate, mono=True)[0]
         cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(".tmp.npy")
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")  # unique: DDP ranks may fill the cache at once
         np.save(tmp, x)
         tmp.replace(cached)
         return x
@@ -106,6 +110,8 @@ class AudioBank:
 def noisy_pairs(clean_files, noise_files, snrs, seed: int, sample_rate: int, max_seconds: float | None = None):
     """A reproducible noisy test set: each clean file mixed with a random noise excerpt at each SNR.
 
+    `noise_files` are paths, or an AudioBank already loaded at `sample_rate`.
+
     Yields dicts with name, snr, clean and noisy (mono float32 at `sample_rate`). The same seed gives the
     same mixtures on any machine, so dev-set tables are comparable across runs and systems.
     """
@@ -114,7 +120,7 @@ def noisy_pairs(clean_files, noise_files, snrs, seed: int, sample_rate: int, max
     from .corrupt import mix_at_snr
 
     rng = np.random.default_rng(seed)
-    noise = AudioBank(noise_files, sample_rate)
+    noise = noise_files if isinstance(noise_files, AudioBank) else AudioBank(noise_files, sample_rate)
     for path in clean_files:
         clean = read_audio(path, sample_rate, mono=True)[0]
         if max_seconds:

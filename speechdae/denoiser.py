@@ -1,6 +1,9 @@
 """The one signal path: audio -> STFT -> denoising autoencoder -> inverse STFT -> audio.
 
-Training, file denoising, streaming and evaluation all go through `Denoiser.enhance_spec`.
+The steps are this class's: `stft` (analysis/synthesis), `features` (|X|**0.3), `model` (the mask) and
+`apply_mask`. Offline use and evaluation call `enhance_spec`, which chains them; training chains the same
+steps itself (it needs the code and the features for its penalties, and the DDP-wrapped model); streaming
+calls them around a traced copy of `model` that carries its cache as tensors (model.traced_step).
 """
 from __future__ import annotations
 

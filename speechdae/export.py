@@ -48,6 +48,7 @@ file is checked against torch with onnxruntime when that is installed. TorchScri
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import json
 import logging
@@ -241,7 +242,7 @@ def export(denoiser, out, fmt: str, streaming: bool = False, verify: bool = True
         raise SpeechDAEError(f"unknown export format {fmt!r} (use {' or '.join(FORMATS)})")
     if out.is_dir():
         raise SpeechDAEError(f"{out}: is a directory; give a file name such as denoiser.onnx")
-    denoiser = denoiser.cpu().float().eval()
+    denoiser = copy.deepcopy(denoiser).cpu().float().eval()  # the caller's model stays where and as it was
     if fmt == "onnx":
         import onnx
 

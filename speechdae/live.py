@@ -13,6 +13,7 @@ place, so the file on disk is either absent or complete.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import queue
 import signal
 import sys
@@ -71,6 +72,19 @@ def run(args, name: str) -> int:
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _interrupts_ignored():
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
 
 
 def device_table() -> str:
@@ -144,8 +158,11 @@ class Ring:
             cap = len(self.buf)
             overflow = max(0, self.size + len(x) - cap)
             if overflow:  # drop the oldest: keep latency bounded rather than growing forever
-                self.start, self.size = (self.start + overflow) % cap, self.size - overflow
-                x = x[-cap:]
+                if len(x) >= cap:  # more than fits at all: keep only the newest `cap` samples
+                    x = x[-cap:]
+                    self.start, self.size = 0, 0
+                else:
+                    self.start, self.size = (self.start + overflow) % cap, self.size - overflow
             self.buf[(self.start + self.size + np.arange(len(x))) % cap] = x
             self.size += len(x)
             return not overflow
@@ -384,15 +401,16 @@ def _stream(sd, args, setup: Setup, stats: Stats, pipe: Pipeline, record, starte
         except KeyboardInterrupt:  # Ctrl-C is the normal way to stop: finish the file, print the summary
             pass
     finally:
-        _close(sd, streams[:1], stats)  # input first, so the worker sees the true end of the stream
-        blocks.put(None)
-        worker.join()
-        state["stopping"] = True
-        if ring is not None and streams[1:] and not stats.error:  # play what is left in the ring
-            deadline = time.monotonic() + 2 * (setup.margin + blocksize) / rate + 0.2
-            while ring.size and streams[1].active and time.monotonic() < deadline:
-                time.sleep(0.01)
-        _close(sd, streams[1:], stats)
+        with _interrupts_ignored():  # a second Ctrl-C while finishing must not cut the recording short
+            _close(sd, streams[:1], stats)  # input first, so the worker sees the true end of the stream
+            blocks.put(None)
+            worker.join()
+            state["stopping"] = True
+            if ring is not None and streams[1:] and not stats.error:  # play what is left in the ring
+                deadline = time.monotonic() + 2 * (setup.margin + blocksize) / rate + 0.2
+                while ring.size and streams[1].active and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            _close(sd, streams[1:], stats)
     if errors:
         raise errors[0]
     return stats

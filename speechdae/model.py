@@ -22,7 +22,7 @@ class ModelConfig:
     hidden: int = 256
     code: int = 128  # smaller than n_bins: the autoencoder's bottleneck
     kernel: int = 3
-    dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 32)  # receptive field 1 + 2*(k-1) + 2*63 frames ~ 1.3 s
+    dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 32)  # receptive field 1 + 3*(k-1) + 2*63 = 133 frames ~ 1.3 s
 
     def __post_init__(self):
         object.__setattr__(self, "dilations", tuple(self.dilations))
@@ -188,11 +188,13 @@ def traced_step(model: DenoisingAutoencoder):
     """
     import warnings
 
-    if getattr(model, "_traced_step", None) is None:
+    if model.__dict__.get("_traced_step") is None:
         p = next(model.parameters())
         example = torch.zeros(1, model.cfg.n_bins, 2, dtype=p.dtype, device=p.device)
         states = initial_states(model, 1, example)
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # torch.jit.trace's deprecation and tracer notices
-            model._traced_step = torch.jit.trace(StreamingStep(model), (example, *states), check_trace=False)
-    return model._traced_step
+            traced = torch.jit.trace(StreamingStep(model), (example, *states), check_trace=False)
+        # Stored outside nn.Module's registry so state_dict() and checkpoints never see it.
+        model.__dict__["_traced_step"] = traced
+    return model.__dict__["_traced_step"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .audio import as_float
 from .model import initial_states, traced_step
 
 
@@ -39,7 +40,7 @@ class StreamingDenoiser:
 
     def _as_tensor(self, chunk) -> torch.Tensor:
         """Accept (n,) for one channel or (channels, n)."""
-        x = torch.as_tensor(np.asarray(chunk, dtype=np.float32) if not torch.is_tensor(chunk) else chunk)
+        x = chunk if torch.is_tensor(chunk) else torch.from_numpy(as_float(np.asarray(chunk)))
         if x.ndim == 1:
             x = x[None]
         if x.ndim != 2 or x.shape[0] != self.channels:

@@ -193,14 +193,14 @@ class Trainer:
         else:
             noisy, target, feature_mask = self.corruptor(clean, noise, n_frames)
         noisy_spec, clean_spec = d.stft(noisy), d.stft(target)
-        features = d.stft.compress(noisy_spec.abs())
+        features = d.features(noisy_spec)  # the same three steps as Denoiser.enhance_spec, spelled out
         if feature_mask is not None:
             features = features * feature_mask
         if cfg.variant == "contractive":
             features.requires_grad_(True)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             mask, code = self.model(features, return_code=True)
-        enhanced = noisy_spec * mask.float()
+        enhanced = d.apply_mask(noisy_spec, mask.float())
         loss = spectral_loss(enhanced, clean_spec, cfg.stft.compress, cfg.complex_weight, cfg.speech_weight)
         parts = {"spectral": loss.item()}
         if cfg.sisdr_weight:
@@ -223,20 +223,20 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()  # under DDP this also averages the gradients across processes
         norm = torch.nn.utils.clip_grad_norm_(self.denoiser.parameters(), self.cfg.grad_clip)
+        lr = self.lr()
         for group in self.opt.param_groups:
-            group["lr"] = self.lr()
+            group["lr"] = lr
         self.opt.step()
         self.step += 1
-        return loss.item(), float(norm), parts
+        return loss.item(), float(norm), dict(parts, lr=lr)
 
     # -- validation -----------------------------------------------------------------------------------------
     def make_val_set(self):
         cfg = self.cfg
-        noise_files = list_audio(cfg.noise) if cfg.noise else None
         items = []
-        if noise_files:
+        if self.noise is not None and self.main:  # only rank 0 validates
             files = self.val_files[: max(1, cfg.val_items // 3)]
-            items = list(noisy_pairs(files, noise_files, (0, 5, 10), cfg.seed, cfg.stft.sample_rate, 6.0))
+            items = list(noisy_pairs(files, self.noise, (0, 5, 10), cfg.seed, cfg.stft.sample_rate, 6.0))
         self.val_set = items[: cfg.val_items]
         if self.main and self.val_set:
             noisy = np.mean([si_sdr(item["noisy"], item["clean"]) for item in self.val_set])
@@ -268,8 +268,10 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
         }
 
-    def save(self, name: str, metrics: dict | None = None):
+    def save(self, name: str, metrics: dict | None = None, logger=None):
         if self.main:
+            if logger is not None:  # the log never lags the checkpoint, so a resume leaves no gap
+                logger.flush()
             save_checkpoint(self.out / name, self.denoiser, train=config_dict(self.cfg),
                             metrics=metrics or {}, state=self.state())
 
@@ -278,13 +280,23 @@ class Trainer:
         if not path.exists():
             return False
         payload = read_checkpoint(path)
+        for key, cls, now in (("stft", STFTConfig, self.denoiser.stft.cfg), ("model", ModelConfig, self.denoiser.model.cfg)):
+            if cls(**payload[key]) != now:
+                raise SpeechDAEError(f"{path}: was trained with another {key} config; use another --out")
         self.denoiser.load_state_dict(payload["weights"])
         s = payload["state"]
         self.opt.load_state_dict(s["optimizer"])
         self.step, self.best, self.elapsed = s["step"], s["best"], s["elapsed"]
-        self.rng.bit_generator.state = s["numpy_rng"]
-        self.gen.set_state(s["torch_gen"].to(torch.uint8) if s["torch_gen"].device.type == "cpu" else s["torch_gen"])
-        torch.set_rng_state(s["torch_rng"])
+        if (self.out / "best.pt").exists():  # best.pt may be newer than last.pt
+            self.best = max(self.best, read_checkpoint(self.out / "best.pt")["metrics"].get("si_sdr", -math.inf))
+        if self.distributed:  # last.pt holds rank 0's generators only: give every rank its own fresh draw
+            self.rng = np.random.default_rng([self.cfg.seed, self.rank, self.step])
+            self.gen.manual_seed(hash((self.cfg.seed, self.rank, self.step)) % 2**63)
+        else:
+            self.rng.bit_generator.state = s["numpy_rng"]
+            gen_state = s["torch_gen"]
+            self.gen.set_state(gen_state.to(torch.uint8) if gen_state.device.type == "cpu" else gen_state)
+            torch.set_rng_state(s["torch_rng"])
         if self.main:
             log.info("resumed from %s at step %d", path, self.step)
         return True
@@ -312,7 +324,7 @@ class Trainer:
                 self.elapsed = t.item()
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}")
-            row = {"step": self.step, "loss": loss, "grad_norm": norm, "lr": self.lr(), **parts}
+            row = {"step": self.step, "loss": loss, "grad_norm": norm, **parts}
             timed_out = bool(cfg.time_limit_minutes) and self.elapsed > 60 * cfg.time_limit_minutes
             if self.step % cfg.val_every == 0 or self.step == cfg.steps or timed_out:
                 if self.main and self.val_set:
@@ -325,13 +337,15 @@ class Trainer:
             if self.main:
                 logger.write(row)
             if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps or timed_out:
-                self.save("last.pt", metrics)
+                self.save("last.pt", metrics, logger)
             if timed_out:
                 log.info("time limit reached at step %d", self.step)
                 break
         bar.close()
         if self.main:
             logger.flush()
+            if not (self.out / "best.pt").exists():  # no validation set (no noise given): the last is the best
+                self.save("best.pt", metrics)
             self.plot_curves()
         if self.distributed:
             dist.barrier()

@@ -58,3 +58,13 @@ def test_truncated_checkpoint_is_refused(tmp_path, checkpoint):
 def test_missing_checkpoint(tmp_path):
     with pytest.raises(SpeechDAEError, match="no such checkpoint"):
         load_model(tmp_path / "nope.pt")
+
+
+def test_streaming_leaves_the_checkpoint_format_alone(tmp_path, denoiser):
+    from speechdae.checkpoint import save_checkpoint
+
+    keys = set(denoiser.state_dict())
+    denoiser.denoise(np.zeros(800, np.float32), 16000)  # builds and caches the traced streaming step
+    assert set(denoiser.state_dict()) == keys
+    save_checkpoint(tmp_path / "after.pt", denoiser)
+    assert load_model(tmp_path / "after.pt").n_params() == denoiser.n_params()

@@ -36,6 +36,14 @@ def clean_batch(b=4, n=16000, seed=0):
     return torch.from_numpy(np.stack([x[s : s + n] for s in starts]))
 
 
+def test_silent_noise_never_makes_the_mix_nan():
+    clean = clean_batch()
+    corrupt = Corruptor(CorruptionConfig(p_gaussian=0.0, p_babble=0.0, p_recorded=1.0), 161,
+                        torch.Generator().manual_seed(0))
+    noisy, _, _ = corrupt(clean, torch.zeros_like(clean), 101)
+    assert torch.isfinite(noisy).all() and not torch.equal(noisy, clean)
+
+
 def test_mix_hits_the_asked_snr():
     clean = clean_batch()
     noise = torch.randn_like(clean)
@@ -181,7 +189,7 @@ def test_resume_after_sigkill_continues_from_the_last_checkpoint(tmp_path, corpu
     final = read_checkpoint(out / "last.pt")
     assert final["state"]["step"] == killed_at + 20
     log_steps = [int(line.split(",")[0]) for line in (out / "log.csv").read_text().splitlines()[1:]]
-    assert log_steps == sorted(set(log_steps))  # no step logged twice after the resume
+    assert log_steps == list(range(1, killed_at + 21))  # every step once: no repeats, no gaps
 
 
 def test_ddp_two_gloo_processes_keep_identical_replicas(tmp_path, corpus):
@@ -220,3 +228,13 @@ def test_a_short_run_learns_to_denoise(tmp_path, corpus):
     assert si_sdr(est, clean).item() > si_sdr(noisy, clean).item() + 2.0
     assert model.info["train"]["steps"] == 150 and "val_si_sdr" in (tmp_path / "run" / "log.csv").read_text()
     assert (tmp_path / "run" / "training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_resume_into_another_model_size_is_a_clear_error(tmp_path, corpus):
+    r = recipe(tmp_path / "r.py", corpus, steps=3, checkpoint_every=1, val_every=1000)
+    out = tmp_path / "run"
+    assert subprocess.run(cli("train", r, "--out", out), capture_output=True, timeout=300).returncode == 0
+    other = tmp_path / "other.py"
+    other.write_text(r.read_text().replace("hidden=32", "hidden=40"))
+    res = subprocess.run(cli("train", other, "--out", out), capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and "another model config" in res.stderr and "Traceback" not in res.stderr
