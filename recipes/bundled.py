@@ -5,8 +5,9 @@
 Trains the default DenoisingAutoencoder (0.66 M parameters, 1.3 s causal context, 20 ms latency) on
 ../shared/data/speech/train + ../shared/data/noise/train with every corruption of the recipe on.
 On 2 CPU cores it runs 95 minutes of training time (the time limit ends it with a low learning rate and a checkpoint; rerunning the same command after a kill resumes).
-Expected result on the dev set (speechdae eval, 0/5/10 dB): SI-SDR and PESQ clearly above the noisy input.
-Copy runs/bundled/best.pt to speechdae/pretrained/default.pt to ship it.
+Expected result (measured, one torch thread: 17.6k steps): validation SI-SDR 11.9 dB vs 6.0 dB noisy; on the whole
+dev set at 0/5/10 dB, SI-SDR 8.59 vs 5.06 dB, PESQ 1.60 vs 1.29, STOI 0.824 vs 0.796 (benchmarks/RESULTS.md).
+Ship it with `python recipes/ship.py runs/bundled/best.pt`.
 """
 import os
 from pathlib import Path
