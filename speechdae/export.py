@@ -100,7 +100,6 @@ def metadata(denoiser, streaming: bool, layout: list[dict] | None = None) -> dic
     from . import __version__
 
     cfg = denoiser.stft.cfg
-    window = torch.hann_window(cfg.n_fft, periodic=True, dtype=torch.float64).sqrt()  # as spectral.STFT
     info = getattr(denoiser, "info", {}) or {}
     inputs = ["features"] + [s["input"] for s in layout or []]
     outputs = ["mask"] + [s["output"] for s in layout or []]
@@ -115,7 +114,7 @@ def metadata(denoiser, streaming: bool, layout: list[dict] | None = None) -> dic
         "pad_left": cfg.pad_left,
         "n_bins": cfg.n_bins,
         "window": "sqrt_hann_periodic",
-        "synthesis_scale": float(cfg.hop / (window**2).sum()),  # synthesis window = window * synthesis_scale
+        "synthesis_scale": denoiser.stft.synthesis_scale,  # synthesis window = window * synthesis_scale
         "compress": cfg.compress,
         "compress_floor": 1e-8,
         "feature": f"(abs(stft) + 1e-8) ** {cfg.compress}",

@@ -52,6 +52,7 @@ class STFT(torch.nn.Module):
         window = torch.hann_window(cfg.n_fft, periodic=True, dtype=torch.float64).sqrt()
         # Scale the synthesis window so that overlapping analysis*synthesis windows sum to exactly one.
         overlap_gain = (window**2).sum() / cfg.hop
+        self.synthesis_scale = float(1 / overlap_gain)  # synthesis window = window * synthesis_scale
         self.register_buffer("window", window.float(), persistent=False)
         self.register_buffer("synthesis_window", (window / overlap_gain).float(), persistent=False)
 
