@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .checkpoint import read_checkpoint, save_checkpoint
+from .checkpoint import default_checkpoint, read_checkpoint, save_checkpoint
 from .corrupt import CorruptionConfig, Corruptor
 from .data import AudioBank, is_validation, list_audio, noisy_pairs
 from .denoiser import Denoiser
@@ -61,6 +61,7 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True  # bf16 autocast on CUDA only
     time_limit_minutes: float | None = None  # stop (with a checkpoint) after this long
+    init_from: str | None = None  # fine-tune: start from this checkpoint's weights ("default": the bundled model)
     cache_dir: str | None = ".cache/audio"
     stft: STFTConfig = field(default_factory=STFTConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -275,14 +276,31 @@ class Trainer:
             save_checkpoint(self.out / name, self.denoiser, train=config_dict(self.cfg),
                             metrics=metrics or {}, state=self.state())
 
+    def check_same_shape(self, payload: dict, path):
+        for key, cls, now in (("stft", STFTConfig, self.denoiser.stft.cfg), ("model", ModelConfig, self.denoiser.model.cfg)):
+            if cls(**payload[key]) != now:
+                return f"{path}: was trained with another {key} config"
+        return None
+
+    def init_weights(self, source: str):
+        """Fine-tuning starts from another run's weights with a fresh optimizer, schedule and step count."""
+        path = default_checkpoint() if source == "default" else Path(source)
+        payload = read_checkpoint(path)
+        problem = self.check_same_shape(payload, path)
+        if problem:
+            raise SpeechDAEError(f"{problem}; fine-tuning needs the same model and STFT settings")
+        self.denoiser.load_state_dict(payload["weights"])
+        if self.main:
+            log.info("starting from the weights of %s", path)
+
     def try_resume(self) -> bool:
         path = self.out / "last.pt"
         if not path.exists():
             return False
         payload = read_checkpoint(path)
-        for key, cls, now in (("stft", STFTConfig, self.denoiser.stft.cfg), ("model", ModelConfig, self.denoiser.model.cfg)):
-            if cls(**payload[key]) != now:
-                raise SpeechDAEError(f"{path}: was trained with another {key} config; use another --out")
+        problem = self.check_same_shape(payload, path)
+        if problem:
+            raise SpeechDAEError(f"{problem}; use another --out")
         self.denoiser.load_state_dict(payload["weights"])
         s = payload["state"]
         self.opt.load_state_dict(s["optimizer"])
@@ -307,7 +325,8 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         self.load_data()
         self.make_val_set()
-        self.try_resume()
+        if not self.try_resume() and cfg.init_from:  # a resumed fine-tune keeps its own progress
+            self.init_weights(cfg.init_from)
         logger = CsvLog(self.out / "log.csv", self.step) if self.main else None
         from tqdm import tqdm
 
@@ -418,10 +437,12 @@ def main(cfg: TrainConfig, argv=None):
     p.add_argument("--variant", default=cfg.variant, choices=VARIANTS)
     p.add_argument("--time-limit", type=float, default=cfg.time_limit_minutes, help="minutes")
     p.add_argument("--seed", type=int, default=cfg.seed)
+    p.add_argument("--init-from", default=cfg.init_from, metavar="CHECKPOINT",
+                   help='fine-tune: start from these weights ("default": the bundled model)')
     a = p.parse_args(argv)
     cfg = dataclasses.replace(cfg, out=a.out, steps=a.steps, batch_size=a.batch_size, device=a.device,
                               speech=a.speech, noise=a.noise, variant=a.variant, time_limit_minutes=a.time_limit,
-                              seed=a.seed)
+                              seed=a.seed, init_from=a.init_from)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     metrics = Trainer(cfg).run()
     if int(os.environ.get("RANK", "0")) == 0:

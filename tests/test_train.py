@@ -238,3 +238,36 @@ def test_resume_into_another_model_size_is_a_clear_error(tmp_path, corpus):
     other.write_text(r.read_text().replace("hidden=32", "hidden=40"))
     res = subprocess.run(cli("train", other, "--out", out), capture_output=True, text=True, timeout=300)
     assert res.returncode == 2 and "another model config" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_fine_tuning_starts_from_the_given_weights_and_then_resumes_its_own(tmp_path, corpus):
+    r = recipe(tmp_path / "r.py", corpus, steps=3, checkpoint_every=1, val_every=1000)
+    # The base run starts from another seed, so its weights are far from what a seed-0 run starts with.
+    assert subprocess.run(cli("train", r, "--out", tmp_path / "base", "--seed", 5), capture_output=True,
+                          timeout=300).returncode == 0
+    base = read_checkpoint(tmp_path / "base" / "last.pt")["weights"]
+    ft = tmp_path / "ft"
+    res = subprocess.run(cli("train", r, "--out", ft, "--steps", 2, "--init-from", tmp_path / "base" / "last.pt"),
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and "starting from the weights of" in res.stderr, res.stderr[-2000:]
+    tuned = read_checkpoint(ft / "last.pt")
+    fresh = Trainer(TrainConfig(model=TINY, seed=0)).denoiser.state_dict()
+
+    def dist(a, b):
+        return sum((a[k].float() - b[k].float()).pow(2).sum().item() for k in a if a[k].is_floating_point())
+
+    assert dist(tuned["weights"], base) < 0.1 * dist(tuned["weights"], fresh)  # two small steps away from base
+    assert tuned["state"]["step"] == 2 and tuned["train"]["init_from"] == str(tmp_path / "base" / "last.pt")
+    # Rerunning the fine-tune resumes it: its own progress, not the starting weights again.
+    again = subprocess.run(cli("train", r, "--out", ft, "--steps", 3, "--init-from", tmp_path / "base" / "last.pt"),
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "resumed from" in again.stderr and "starting from" not in again.stderr
+
+
+def test_fine_tuning_from_another_model_size_is_a_clear_error(tmp_path, corpus):
+    r = recipe(tmp_path / "r.py", corpus, steps=2, val_every=1000)
+    res = subprocess.run(cli("train", r, "--out", tmp_path / "ft", "--init-from", "default"),
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and "same model" in res.stderr and "Traceback" not in res.stderr
+    errors = [line for line in res.stderr.splitlines() if "error" in line]
+    assert errors == [res.stderr.splitlines()[-1]] and errors[0].startswith("speechdae: error:")
