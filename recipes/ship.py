@@ -12,6 +12,15 @@ from pathlib import Path
 from speechdae.checkpoint import build, default_checkpoint, read_checkpoint, save_checkpoint
 
 
+def earlier_stages(init_from: str | None) -> list:
+    """Lineage of a fine-tune written before checkpoints carried their history: read it from the start point."""
+    if not init_from:
+        return []
+    start = read_checkpoint(default_checkpoint() if init_from == "default" else init_from)
+    step = start.get("state", {}).get("step", start["metrics"].get("validation_step"))
+    return start.get("history", []) + [{"train": start["train"], "steps": step}]
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("checkpoint")
@@ -23,7 +32,9 @@ def main():
     if a.metrics:
         summary = json.loads(Path(a.metrics).read_text())["summary"]
         metrics["dev"] = [s for s in summary if s["snr"] == "all"]
-    save_checkpoint(a.output, build(payload, a.checkpoint), train=payload["train"], metrics=metrics)
+    history = payload.get("history") or earlier_stages(payload["train"].get("init_from"))
+    save_checkpoint(a.output, build(payload, a.checkpoint), train=payload["train"], metrics=metrics,
+                    history=history)
     print(f"{a.checkpoint} -> {a.output} ({Path(a.output).stat().st_size / 1e6:.1f} MB)")
 
 

@@ -22,8 +22,9 @@ def default_checkpoint() -> Path:
 
 
 def save_checkpoint(path, denoiser: Denoiser, *, train: dict | None = None, metrics: dict | None = None,
-                    state: dict | None = None):
-    """Write atomically. `train` is the recipe/config that made it; `state` holds resumable training state."""
+                    state: dict | None = None, history: list | None = None):
+    """Write atomically. `train` is the recipe/config that made it; `history` the earlier stages it was
+    fine-tuned from (oldest first, each {"train", "steps"}); `state` holds resumable training state."""
     payload = {
         "format": FORMAT,
         "version": __version__,
@@ -33,6 +34,7 @@ def save_checkpoint(path, denoiser: Denoiser, *, train: dict | None = None, metr
         "train": train or {},
         "metrics": metrics or {},
         "n_params": denoiser.n_params(),
+        "history": history or [],
     }
     if state is not None:
         payload["state"] = state
@@ -60,6 +62,7 @@ def build(payload: dict, path="checkpoint") -> Denoiser:
     except (TypeError, ValueError, KeyError, RuntimeError) as e:
         raise SpeechDAEError(f"{path}: checkpoint does not match this version of speechdae ({e})".splitlines()[0])
     denoiser.info = {k: payload.get(k) for k in ("version", "train", "metrics", "n_params")}
+    denoiser.info["history"] = payload.get("history", [])  # absent in checkpoints from before fine-tuning existed
     return denoiser.eval()
 
 

@@ -132,6 +132,11 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _recipe_summary(train: dict | None) -> dict:
+    keys = ("steps", "variant", "speech", "noise", "sisdr_weight", "init_from")
+    return {k: v for k, v in (train or {}).items() if k in keys}
+
+
 def cmd_info(args) -> int:
     import json
 
@@ -147,7 +152,9 @@ def cmd_info(args) -> int:
         "model": vars(model.model.cfg) if hasattr(model.model.cfg, "__dict__") else str(model.model.cfg),
         "version": model.info.get("version"),
         "metrics": model.info.get("metrics"),
-        "recipe": {k: v for k, v in (model.info.get("train") or {}).items() if k in ("steps", "variant", "speech", "noise")},
+        "recipe": _recipe_summary(model.info.get("train")),
+        "fine_tuned_from": [dict(_recipe_summary(h.get("train")), steps_run=h.get("steps"))
+                            for h in model.info.get("history") or []],
     }, indent=1, default=str))
     return 0
 

@@ -143,6 +143,7 @@ class Trainer:
         self.step = 0
         self.elapsed = 0.0  # seconds spent training, carried across resumes
         self.best = -math.inf
+        self.history = []  # the stages this run was fine-tuned from, so the checkpoint describes the whole recipe
         self.rng = np.random.default_rng(cfg.seed + 1000 * self.rank)
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1000 * self.rank + 1)
         self.corruptor = Corruptor(cfg.corruption, cfg.stft.n_bins, self.gen)
@@ -274,7 +275,7 @@ class Trainer:
             if logger is not None:  # the log never lags the checkpoint, so a resume leaves no gap
                 logger.flush()
             save_checkpoint(self.out / name, self.denoiser, train=config_dict(self.cfg),
-                            metrics=metrics or {}, state=self.state())
+                            metrics=metrics or {}, state=self.state(), history=self.history)
 
     def check_same_shape(self, payload: dict, path):
         for key, cls, now in (("stft", STFTConfig, self.denoiser.stft.cfg), ("model", ModelConfig, self.denoiser.model.cfg)):
@@ -290,6 +291,8 @@ class Trainer:
         if problem:
             raise SpeechDAEError(f"{problem}; fine-tuning needs the same model and STFT settings")
         self.denoiser.load_state_dict(payload["weights"])
+        step = (payload.get("state") or {}).get("step", (payload.get("metrics") or {}).get("validation_step"))
+        self.history = payload.get("history", []) + [{"train": payload["train"], "steps": step}]
         if self.main:
             log.info("starting from the weights of %s", path)
 
@@ -305,6 +308,7 @@ class Trainer:
         s = payload["state"]
         self.opt.load_state_dict(s["optimizer"])
         self.step, self.best, self.elapsed = s["step"], s["best"], s["elapsed"]
+        self.history = payload.get("history", [])
         if (self.out / "best.pt").exists():  # best.pt may be newer than last.pt
             self.best = max(self.best, read_checkpoint(self.out / "best.pt")["metrics"].get("si_sdr", -math.inf))
         if self.distributed:  # last.pt holds rank 0's generators only: give every rank its own fresh draw

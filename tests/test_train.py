@@ -258,10 +258,14 @@ def test_fine_tuning_starts_from_the_given_weights_and_then_resumes_its_own(tmp_
 
     assert dist(tuned["weights"], base) < 0.1 * dist(tuned["weights"], fresh)  # two small steps away from base
     assert tuned["state"]["step"] == 2 and tuned["train"]["init_from"] == str(tmp_path / "base" / "last.pt")
+    # The fine-tuned checkpoint still describes the stage it started from.
+    assert [(h["train"]["seed"], h["steps"]) for h in tuned["history"]] == [(5, 3)]
+    assert load_model(ft / "last.pt").info["history"][0]["train"]["init_from"] is None
     # Rerunning the fine-tune resumes it: its own progress, not the starting weights again.
     again = subprocess.run(cli("train", r, "--out", ft, "--steps", 3, "--init-from", tmp_path / "base" / "last.pt"),
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "resumed from" in again.stderr and "starting from" not in again.stderr
+    assert read_checkpoint(ft / "last.pt")["history"] == tuned["history"]
 
 
 def test_fine_tuning_from_another_model_size_is_a_clear_error(tmp_path, corpus):
