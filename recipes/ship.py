@@ -9,16 +9,14 @@ import argparse
 import json
 from pathlib import Path
 
-from speechdae.checkpoint import build, default_checkpoint, read_checkpoint, save_checkpoint
+from speechdae.checkpoint import build, default_checkpoint, lineage, read_checkpoint, save_checkpoint
 
 
 def earlier_stages(init_from: str | None) -> list:
     """Lineage of a fine-tune written before checkpoints carried their history: read it from the start point."""
     if not init_from:
         return []
-    start = read_checkpoint(default_checkpoint() if init_from == "default" else init_from)
-    step = start.get("state", {}).get("step", start["metrics"].get("validation_step"))
-    return start.get("history", []) + [{"train": start["train"], "steps": step}]
+    return lineage(read_checkpoint(default_checkpoint() if init_from == "default" else init_from))
 
 
 def main():

@@ -55,6 +55,12 @@ def read_checkpoint(path) -> dict:
     return payload
 
 
+def lineage(payload: dict) -> list:
+    """The history a model fine-tuned from this checkpoint carries: its stages, then this one."""
+    step = (payload.get("state") or {}).get("step", (payload.get("metrics") or {}).get("validation_step"))
+    return payload.get("history", []) + [{"train": payload.get("train", {}), "steps": step}]
+
+
 def build(payload: dict, path="checkpoint") -> Denoiser:
     try:
         denoiser = Denoiser(STFTConfig(**payload["stft"]), ModelConfig(**payload["model"]))

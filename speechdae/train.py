@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .checkpoint import default_checkpoint, read_checkpoint, save_checkpoint
+from .checkpoint import default_checkpoint, lineage, read_checkpoint, save_checkpoint
 from .corrupt import CorruptionConfig, Corruptor
 from .data import AudioBank, is_validation, list_audio, noisy_pairs
 from .denoiser import Denoiser
@@ -291,8 +291,7 @@ class Trainer:
         if problem:
             raise SpeechDAEError(f"{problem}; fine-tuning needs the same model and STFT settings")
         self.denoiser.load_state_dict(payload["weights"])
-        step = (payload.get("state") or {}).get("step", (payload.get("metrics") or {}).get("validation_step"))
-        self.history = payload.get("history", []) + [{"train": payload["train"], "steps": step}]
+        self.history = lineage(payload)
         if self.main:
             log.info("starting from the weights of %s", path)
 
