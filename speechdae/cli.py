@@ -133,7 +133,7 @@ def cmd_demo(args) -> int:
 
 
 def _recipe_summary(train: dict | None) -> dict:
-    keys = ("steps", "variant", "speech", "noise", "sisdr_weight", "init_from")
+    keys = ("steps", "variant", "speech", "noise", "lr", "speech_weight", "sisdr_weight", "init_from")
     return {k: v for k, v in (train or {}).items() if k in keys}
 
 

@@ -1,7 +1,8 @@
 """Second stage of the bundled default model: fine-tune v1 with a waveform SI-SDR term in the loss.
 
     python recipes/bundled.py                   # stage 1 (95 min): runs/bundled/best.pt
-    python recipes/bundled_finetune.py          # stage 2 (75 min): runs/bundled_ft/best.pt
+    python recipes/bundled_stage2.py            # stage 2 (75 min): runs/bundled_ft/best.pt
+    python recipes/bundled_stage3.py            # stage 3 (35 min): runs/bundled_ft3/best.pt, the shipped model
 
 Starts from the weights of recipes/bundled.py's model (--init-from picks another start) with a fresh
 optimizer and a new warm-up + cosine schedule. The SI-SDR term scores the waveform after the inverse STFT, so
