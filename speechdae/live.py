@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import queue
 import signal
 import sys
@@ -28,6 +29,7 @@ from .errors import SpeechDAEError
 
 MARGIN_SECONDS = 0.06  # output priming: covers worker scheduling jitter and bursty host APIs (PulseAudio)
 STALL_SECONDS = 2.0  # no input callback for this long means the device is gone (some backends just stop)
+CLOSE_SECONDS = 3.0  # longer than any healthy device takes to close; past it the device is left behind
 
 
 def _sounddevice():
@@ -65,6 +67,12 @@ def run(args, name: str) -> int:
         signal.signal(signal.SIGTERM, _interrupt)  # `kill` finalises the recording like Ctrl-C does
     stats = run_live(args)
     print(stats.summary())
+    if stats.stuck:  # the recording is complete; PortAudio's exit handler would wait on the stuck stream forever
+        msg = f"speechdae: error: {stats.error}" if stats.error else ""
+        print(msg, file=sys.stderr, end="\n" if msg else "")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(2 if stats.error else 0)
     if stats.error:
         raise SpeechDAEError(stats.error)
     return 0
@@ -130,6 +138,7 @@ class Stats:
         ("input_overflow", "input_underflow", "output_underflow", "output_overflow",
          "dropped_input", "ring_underrun", "ring_overrun"), 0))
     error: str | None = None
+    stuck: bool = False  # a device did not close in time: the process must not wait for PortAudio at exit
 
     @property
     def total_xruns(self) -> int:
@@ -319,7 +328,7 @@ def _stream(sd, args, setup: Setup, stats: Stats, pipe: Pipeline, record, starte
     blocks: queue.Queue = queue.Queue()
     max_blocks = max(8, 2 * rate // blocksize)  # 2 s of slack for the worker before input is dropped
     ring = Ring(setup.out_ch, setup.margin, 4 * (setup.margin + blocksize)) if setup.out_ch else None
-    state = {"captured": 0, "last_input": time.monotonic(), "stopping": False}
+    state = {"captured": 0, "last_input": time.monotonic(), "stopping": False, "draining": False}
     done_input = threading.Event()
     errors = []
 
@@ -328,6 +337,8 @@ def _stream(sd, args, setup: Setup, stats: Stats, pipe: Pipeline, record, starte
             stats.xruns[flag] += bool(getattr(status, flag))
 
     def on_input(indata, frames, time_info, status):
+        if state["stopping"]:  # Ctrl-C: end the stream from its own thread rather than cancelling that thread
+            raise sd.CallbackStop
         count(status)
         state["last_input"] = time.monotonic()
         block = indata.copy()
@@ -344,7 +355,7 @@ def _stream(sd, args, setup: Setup, stats: Stats, pipe: Pipeline, record, starte
 
     def on_output(outdata, frames, time_info, status):
         count(status)
-        if not ring.read(outdata) and not state["stopping"]:  # running dry at the very end is no xrun
+        if not ring.read(outdata) and not state["draining"]:  # running dry at the very end is no xrun
             stats.xruns["ring_underrun"] += 1
 
     def emit(y):
@@ -402,10 +413,15 @@ def _stream(sd, args, setup: Setup, stats: Stats, pipe: Pipeline, record, starte
             pass
     finally:
         with _interrupts_ignored():  # a second Ctrl-C while finishing must not cut the recording short
+            state["stopping"] = True
+            if streams and not stats.error:  # a live device ends its stream at the next block
+                deadline = time.monotonic() + 0.5
+                while streams[0].active and time.monotonic() < deadline:
+                    time.sleep(0.005)
             _close(sd, streams[:1], stats)  # input first, so the worker sees the true end of the stream
             blocks.put(None)
             worker.join()
-            state["stopping"] = True
+            state["draining"] = True
             if ring is not None and streams[1:] and not stats.error:  # play what is left in the ring
                 deadline = time.monotonic() + 2 * (setup.margin + blocksize) / rate + 0.2
                 while ring.size and streams[1].active and time.monotonic() < deadline:
@@ -416,11 +432,24 @@ def _stream(sd, args, setup: Setup, stats: Stats, pipe: Pipeline, record, starte
     return stats
 
 
-def _close(sd, streams, stats):
-    """Stop streams without letting a dead device turn into a traceback."""
-    for s in streams:
-        try:
-            s.abort()  # abort, not stop: a vanished device may never drain its buffers
-            s.close()
-        except sd.PortAudioError as e:
-            stats.error = stats.error or f"audio device error: {str(e).splitlines()[0]}"
+def _close(sd, streams, stats, timeout: float = CLOSE_SECONDS):
+    """Stop streams without letting a dead device turn into a traceback or a hang.
+
+    Closing runs in a helper thread with a deadline because ALSA/PulseAudio teardown can block forever (a
+    read stuck in the PulseAudio bridge; see PortAudio and alsa-lib bug reports). A stream that does not close
+    in time is left behind and `stats.stuck` tells the caller not to wait for PortAudio at exit.
+    """
+    def close_all():
+        for s in streams:
+            try:
+                s.abort()  # abort, not stop: a vanished device may never drain its buffers
+                s.close()
+            except sd.PortAudioError as e:
+                stats.error = stats.error or f"audio device error: {str(e).splitlines()[0]}"
+
+    closer = threading.Thread(target=close_all, name="speechdae-live-close", daemon=True)
+    closer.start()
+    closer.join(timeout)
+    if closer.is_alive():
+        stats.stuck = True
+        print(f"live: the audio device did not close within {timeout:.0f} s; leaving it", file=sys.stderr)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -213,7 +214,8 @@ def test_stops_cleanly_with_complete_recording(tmp_path, model, stop):
         proc = subprocess.Popen(
             [sys.executable, "-m", "speechdae.cli", "live", "--input-device", "pulse", "--no-playback",
              "--record", str(out), "--duration", "30"],
-            env={**os.environ, **server.env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            env={**os.environ, **server.env, "PYTHONFAULTHANDLER": "1"}, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
         try:
             assert proc.stderr.readline().startswith("live: "), "no start message"
             player = server.play(SAMPLES / "noisy.flac")
@@ -222,7 +224,11 @@ def test_stops_cleanly_with_complete_recording(tmp_path, model, stop):
                 proc.send_signal(signal.SIGINT)
             else:
                 server.kill()
-            stdout, stderr = proc.communicate(timeout=20)
+            try:
+                stdout, stderr = proc.communicate(timeout=20)
+            except subprocess.TimeoutExpired:  # SIGABRT makes faulthandler print every thread's stack
+                proc.send_signal(signal.SIGABRT)
+                pytest.fail("live did not stop within 20 s; its threads:\n" + proc.communicate(timeout=10)[1][-6000:])
         finally:
             proc.kill()
             if player is not None:
@@ -242,3 +248,24 @@ def test_stops_cleanly_with_complete_recording(tmp_path, model, stop):
     x, sr = sf.read(out, dtype="float32")  # complete: the FLAC decodes to the end
     assert sr == RATE and len(x) > 0.5 * RATE and np.abs(x).max() > 0.01
     assert sorted(p.name for p in out.parent.iterdir()) == ["out.flac"]  # no temp file left behind
+
+
+def test_a_device_that_never_closes_is_left_behind_within_the_deadline():
+    """ALSA/PulseAudio teardown can block forever; closing must give up on such a stream, not hang."""
+    from speechdae import live
+
+    class StuckStream:  # stands in for a PortAudio stream whose abort() never returns
+        def __init__(self):
+            self.release = threading.Event()
+
+        def abort(self):
+            self.release.wait()
+
+        def close(self):
+            pass
+
+    stream, stats = StuckStream(), live.Stats()
+    start = time.monotonic()
+    live._close(live._sounddevice(), [stream], stats, timeout=0.5)
+    assert 0.5 <= time.monotonic() - start < 3.0 and stats.stuck
+    stream.release.set()
