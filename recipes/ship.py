@@ -9,14 +9,14 @@ import argparse
 import json
 from pathlib import Path
 
-from speechdae.checkpoint import build, default_checkpoint, lineage, read_checkpoint, save_checkpoint
+from speechdae.checkpoint import build, checkpoint_path, default_checkpoint, lineage, read_checkpoint, save_checkpoint
 
 
 def earlier_stages(init_from: str | None) -> list:
     """Lineage of a fine-tune written before checkpoints carried their history: read it from the start point."""
     if not init_from:
         return []
-    return lineage(read_checkpoint(default_checkpoint() if init_from == "default" else init_from))
+    return lineage(read_checkpoint(checkpoint_path(init_from)))
 
 
 def main():

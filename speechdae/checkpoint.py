@@ -21,6 +21,11 @@ def default_checkpoint() -> Path:
     return Path(str(resources.files("speechdae") / "pretrained" / "default.pt"))
 
 
+def checkpoint_path(spec=None) -> Path:
+    """A checkpoint given as a path, or None / "default" for the bundled model."""
+    return default_checkpoint() if spec in (None, "", "default") else Path(spec)
+
+
 def save_checkpoint(path, denoiser: Denoiser, *, train: dict | None = None, metrics: dict | None = None,
                     state: dict | None = None, history: list | None = None):
     """Write atomically. `train` is the recipe/config that made it; `history` the earlier stages it was
@@ -74,5 +79,5 @@ def build(payload: dict, path="checkpoint") -> Denoiser:
 
 def load_model(path=None, device: str = "cpu") -> Denoiser:
     """Load a checkpoint (default: the bundled model), ready for `.denoise()` or `.stream()`."""
-    path = Path(path) if path else default_checkpoint()
+    path = checkpoint_path(path)
     return build(read_checkpoint(path), path).to(device)

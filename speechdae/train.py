@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .checkpoint import default_checkpoint, lineage, read_checkpoint, save_checkpoint
+from .checkpoint import checkpoint_path, lineage, read_checkpoint, save_checkpoint
 from .corrupt import CorruptionConfig, Corruptor
 from .data import AudioBank, is_validation, list_audio, noisy_pairs
 from .denoiser import Denoiser
@@ -285,7 +285,7 @@ class Trainer:
 
     def init_weights(self, source: str):
         """Fine-tuning starts from another run's weights with a fresh optimizer, schedule and step count."""
-        path = default_checkpoint() if source == "default" else Path(source)
+        path = checkpoint_path(source)
         payload = read_checkpoint(path)
         problem = self.check_same_shape(payload, path)
         if problem:
