@@ -26,7 +26,7 @@ Synthesis
 
 Streaming (`--streaming`): the step model has inputs `features` (1, 161, k) for any k >= 1 new frames and
 `state_in_0..S-1`, and outputs `mask` (1, 161, k) and `state_out_0..S-1`, each state_out_i of the same shape
-as state_in_i (batch, channels, context): the past input frames of one causal convolution. Start a stream with
+as state_in_i (batch, context, channels): the past input frames of one causal convolution. Start a stream with
 all states zero (exactly the offline convention that the past is silence) and feed each call's state_out_i
 back as the next call's state_in_i. The masks then equal the offline model's on the concatenated features,
 however the frames are grouped. On the audio side keep a buffer that starts with 160 zeros: whenever it holds
@@ -68,7 +68,7 @@ INSTALL_HINT = "pip install 'speechdae[export]' (onnx, onnxscript, onnxruntime)"
 
 
 def state_layout(model: DenoisingAutoencoder) -> list[dict]:
-    """The streaming state tensors in call order: [{input, output, layer, shape: [batch, channels, context]}]."""
+    """The streaming state tensors in call order: [{input, output, layer, shape: [batch, context, channels]}]."""
     order = []
     convs = [m for m in model.modules() if isinstance(m, CausalConv) and m.context > 0]
     hooks = [m.register_forward_pre_hook(lambda mod, _inp: order.append(mod)) for m in convs]

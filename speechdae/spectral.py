@@ -74,7 +74,7 @@ class STFT(torch.nn.Module):
         out = F.fold(frames, output_size=(1, length), kernel_size=(1, cfg.n_fft), stride=(1, cfg.hop))
         out = out.reshape(frames.shape[0], length)
         if tail is not None:
-            out = torch.cat([out[:, : cfg.pad_left] + tail, out[:, cfg.pad_left:]], dim=1)
+            out[:, : cfg.pad_left] += tail  # out is fold's fresh tensor: adding in place saves a copy per hop
         ready = n_frames * cfg.hop
         return out[:, :ready], out[:, ready:]
 

@@ -142,7 +142,7 @@ def test_streaming_onnx_declares_its_state(exported, model):
     for s in states:
         dims = [d.dim_param or d.dim_value for d in graph_inputs[s["input"]].type.tensor_type.shape.dim]
         assert dims[1:] == s["shape"][1:] and isinstance(dims[0], str)
-    assert [s["shape"][2] for s in states] == [2, 2, 2, 4, 8, 2]  # (kernel-1)*dilation per causal conv
+    assert [s["shape"][1] for s in states] == [2, 2, 2, 4, 8, 2]  # (kernel-1)*dilation frames per causal conv
 
 
 # -- the documented recipe, outside torch --------------------------------------------------------------------
