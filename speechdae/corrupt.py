@@ -20,6 +20,11 @@ class CorruptionConfig:
     p_mask: float = 0.5  # chance that a batch item gets masking noise on its encoder input
     mask_fraction: float = 0.1  # fraction of STFT bins zeroed when it does
     gain_db: tuple[float, float] = (-25.0, 5.0)  # random level of clean and noisy alike (level robustness)
+    # New noises from the recordings (off by default, so older recipes still mean what they measured):
+    p_noise_speed: float = 0.0  # chance a recording is played faster or slower (pitch and tempo change)
+    noise_speed: tuple[float, float] = (0.75, 1.33)  # speed factor, log-uniform; one draw per batch
+    p_noise_tilt: float = 0.0  # chance a recording's spectrum is tilted
+    noise_tilt: tuple[float, float] = (-0.5, 0.5)  # tilt exponent: power ~ f**-exponent (+-0.5: +-9.5 dB at 8 kHz vs 100 Hz)
 
 
 def mix_at_snr(clean: torch.Tensor, noise: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
@@ -27,14 +32,26 @@ def mix_at_snr(clean: torch.Tensor, noise: torch.Tensor, snr_db: torch.Tensor) -
     return AF.add_noise(clean, noise, snr_db)
 
 
+def tilt(x: torch.Tensor, exponent: torch.Tensor) -> torch.Tensor:
+    """(B, L) signals with their power spectra multiplied by f**-exponent, one exponent (B,) per row."""
+    spec = torch.fft.rfft(x, dim=-1)
+    freqs = torch.arange(spec.shape[-1], device=x.device).clamp(min=1).float()
+    return torch.fft.irfft(spec * freqs[None, :] ** (-exponent[:, None] / 2), n=x.shape[-1], dim=-1)
+
+
 def coloured_noise(shape, exponent: torch.Tensor, generator=None, device=None) -> torch.Tensor:
     """Gaussian noise with power spectrum ~ f**-exponent per row (0 white, 1 pink, 2 brown, -1 blue)."""
-    white = torch.randn(shape, generator=generator, device=device)
-    spec = torch.fft.rfft(white, dim=-1)
-    freqs = torch.arange(spec.shape[-1], device=device).clamp(min=1).float()
-    spec = spec * freqs[None, :] ** (-exponent[:, None] / 2)
-    noise = torch.fft.irfft(spec, n=shape[-1], dim=-1)
+    noise = tilt(torch.randn(shape, generator=generator, device=device), exponent)
     return noise / noise.std(dim=-1, keepdim=True).clamp(min=1e-8)
+
+
+def change_speed(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """(B, L) played `factor` times faster (pitch and tempo), looped to keep L samples.
+
+    torchaudio's band-limited resampler takes one rate pair per call, so the factor is rounded to 20/n.
+    """
+    y = AF.resample(torch.cat([x, x], dim=-1), 20, max(1, round(20 / factor)))
+    return y[..., : x.shape[-1]]
 
 
 def unit_power(x: torch.Tensor) -> torch.Tensor:
@@ -68,7 +85,7 @@ class Corruptor:
         use_gauss = torch.maximum(use_gauss, (use_rec + use_babble == 0).float())
         noise = torch.zeros_like(clean)
         if recorded is not None:
-            noise = noise + use_rec * unit_power(recorded)
+            noise = noise + use_rec * unit_power(self._vary(recorded))
         exponent = self._uniform((-1.0, 2.0), b, dev)
         noise = noise + use_gauss * coloured_noise((b, length), exponent, self.gen, dev)
         if b > 1:
@@ -86,3 +103,15 @@ class Corruptor:
             applies = self._chance(cfg.p_mask, b, dev)[:, :, None] > 0
             feature_mask = torch.where(applies, keep, True).float()
         return noisy, clean, feature_mask
+
+    def _vary(self, recorded: torch.Tensor) -> torch.Tensor:
+        """New noises out of a few recordings: an engine at another speed, a room with other colouring."""
+        cfg, b, dev = self.cfg, recorded.shape[0], recorded.device
+        if cfg.p_noise_speed > 0:
+            lo, hi = torch.tensor(cfg.noise_speed).log2().tolist()
+            factor = 2 ** float(self._uniform((lo, hi), 1, dev))
+            recorded = torch.where(self._chance(cfg.p_noise_speed, b, dev) > 0, change_speed(recorded, factor), recorded)
+        if cfg.p_noise_tilt > 0:
+            exponent = self._uniform(cfg.noise_tilt, b, dev) * self._chance(cfg.p_noise_tilt, b, dev)[:, 0]
+            recorded = tilt(recorded, exponent)
+        return recorded

@@ -1,4 +1,5 @@
 """Training: corruption, penalties, resume after SIGKILL, DDP on gloo, and that a short run learns."""
+import math
 import os
 import signal
 import subprocess
@@ -59,6 +60,36 @@ def test_corruptor_hits_the_asked_snr_and_never_touches_the_clean_target():
     noisy, target, _ = corrupt(clean, torch.randn_like(clean), 101)
     assert torch.equal(clean, original) and torch.equal(target, original)
     assert torch.allclose(snr_db(target, noisy), torch.full((4,), 3.0), atol=0.1)
+
+
+def only_recorded_noise(**kw) -> CorruptionConfig:
+    return CorruptionConfig(p_gaussian=0.0, p_babble=0.0, p_recorded=1.0, p_mask=0.0, gain_db=(0.0, 0.0), **kw)
+
+
+def peak_hz(x: torch.Tensor, rate: int = 16000) -> float:
+    return torch.fft.rfft(x).abs().argmax().item() * rate / x.shape[-1]
+
+
+def test_speed_variation_plays_the_recording_faster_at_the_asked_snr():
+    clean = clean_batch()
+    tone = torch.sin(2 * torch.pi * 1000 * torch.arange(clean.shape[1]) / 16000).repeat(4, 1)
+    cfg = only_recorded_noise(snr_db=(0.0, 0.0), p_noise_speed=1.0, noise_speed=(1.25, 1.25))
+    noisy, target, _ = Corruptor(cfg, 161, torch.Generator().manual_seed(0))(clean, tone, 101)
+    assert [peak_hz(n) for n in noisy - target] == [1250.0] * 4
+    assert torch.allclose(snr_db(target, noisy), torch.zeros(4), atol=0.1)
+    plain, target, _ = Corruptor(only_recorded_noise(snr_db=(0.0, 0.0)), 161, torch.Generator())(clean, tone, 101)
+    assert [peak_hz(n) for n in plain - target] == [1000.0] * 4  # off by default
+
+
+def test_tilt_variation_colours_the_recording():
+    clean = clean_batch()
+    white = torch.randn(clean.shape, generator=torch.Generator().manual_seed(1))
+    cfg = only_recorded_noise(p_noise_tilt=1.0, noise_tilt=(0.5, 0.5))
+    noisy, target, _ = Corruptor(cfg, 161, torch.Generator().manual_seed(0))(clean, white, 101)
+    power = torch.fft.rfft(noisy - target).abs().pow(2).mean(0)
+    bin_hz = 16000 / clean.shape[1]
+    low, high = power[int(100 / bin_hz): int(200 / bin_hz)].mean(), power[int(6000 / bin_hz): int(7000 / bin_hz)].mean()
+    assert 10 * torch.log10(low / high) == pytest.approx(10 * math.log10((6500 / 150) ** 0.5), abs=1.5)
 
 
 def test_two_draws_for_the_same_clean_batch_differ():
@@ -228,6 +259,21 @@ def test_a_short_run_learns_to_denoise(tmp_path, corpus):
     assert si_sdr(est, clean).item() > si_sdr(noisy, clean).item() + 2.0
     assert model.info["train"]["steps"] == 150 and "val_si_sdr" in (tmp_path / "run" / "log.csv").read_text()
     assert (tmp_path / "run" / "training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_validation_can_use_noise_the_model_never_trains_on(tmp_path, corpus):
+    held_out = tmp_path / "held_out"
+    held_out.mkdir()
+    write(held_out / "rain.wav", noise_like(4 * 16000, seed=7), 16000)
+    base = dict(speech=[corpus / "speech"], noise=[corpus / "noise"], val_items=6, val_fraction=0.2, cache_dir=None,
+                model=TINY, out=str(tmp_path / "run"))
+    for val_noise, names in (([], {"white.wav", "hum.wav"}), ([held_out], {"rain.wav"})):
+        trainer = Trainer(TrainConfig(**base, val_noise=val_noise))
+        trainer.load_data()
+        trainer.make_val_set()
+        assert trainer.val_set and {item["noise"] for item in trainer.val_set} <= names
+    assert [n.name for n in trainer.noise.files] == ["hum.wav", "white.wav"]  # training noise unchanged
+    assert config_from_dict(config_dict(trainer.cfg)).val_noise == [str(held_out)]
 
 
 def test_resume_into_another_model_size_is_a_clear_error(tmp_path, corpus):
