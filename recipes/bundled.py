@@ -1,4 +1,4 @@
-"""Stage 1 of the bundled default model (speechdae/pretrained/default.pt); stages 2 and 3 fine-tune it.
+"""Stage 1 of the bundled default model (speechdae/pretrained/default.pt); stages 2 to 6 fine-tune it.
 
     python recipes/bundled.py [--out runs/bundled] [--device auto]
 
@@ -8,8 +8,10 @@ On 2 CPU cores it runs 95 minutes of training time (the time limit ends it with 
 Expected result (measured, one torch thread: 17.6k steps): validation SI-SDR 11.9 dB vs 6.0 dB noisy; on the whole
 dev set at 0/5/10 dB, SI-SDR 8.59 vs 5.06 dB, PESQ 1.60 vs 1.29, STOI 0.824 vs 0.796 (benchmarks/RESULTS.md).
 This was the bundled model v1. Then `python recipes/bundled_stage2.py` (SI-SDR term, 75 min) and
-`python recipes/bundled_stage3.py` (speech weighted x4, 35 min) give v3, the bundled model: dev set 0/5/10 dB
-SI-SDR 9.66, PESQ 1.66, STOI 0.838.
+`python recipes/bundled_stage3.py` (speech weighted x4, 35 min) give v3 (dev set 0/5/10 dB SI-SDR 9.66, PESQ
+1.66, STOI 0.838), and on a GPU `recipes/bundled_gpu.py` (7 min) and `recipes/bundled_gpu_vary.py` (varied
+noise, 3.5 min) give v5; `recipes/bundled_cpu_vary.py` (CPU, 45 min) gives v6, the bundled model: SI-SDR
+10.20, PESQ 1.717, STOI 0.843.
 """
 import os
 from pathlib import Path

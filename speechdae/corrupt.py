@@ -25,6 +25,7 @@ class CorruptionConfig:
     noise_speed: tuple[float, float] = (0.75, 1.33)  # speed factor, log-uniform; one draw per batch
     p_noise_tilt: float = 0.0  # chance a recording's spectrum is tilted
     noise_tilt: tuple[float, float] = (-0.5, 0.5)  # tilt exponent: power ~ f**-exponent (+-0.5: +-9.5 dB at 8 kHz vs 100 Hz)
+    p_noise_mix: float = 0.0  # chance a recording is mixed with another one of the batch (at -10..0 dB)
 
 
 def mix_at_snr(clean: torch.Tensor, noise: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
@@ -114,4 +115,7 @@ class Corruptor:
         if cfg.p_noise_tilt > 0:
             exponent = self._uniform(cfg.noise_tilt, b, dev) * self._chance(cfg.p_noise_tilt, b, dev)[:, 0]
             recorded = tilt(recorded, exponent)
+        if cfg.p_noise_mix > 0 and b > 1:
+            other = 10 ** (self._uniform((-10.0, 0.0), b, dev)[:, None] / 20) * unit_power(recorded.roll(1, dims=0))
+            recorded = unit_power(recorded) + self._chance(cfg.p_noise_mix, b, dev) * other
         return recorded

@@ -92,6 +92,19 @@ def test_tilt_variation_colours_the_recording():
     assert 10 * torch.log10(low / high) == pytest.approx(10 * math.log10((6500 / 150) ** 0.5), abs=1.5)
 
 
+def test_mix_variation_adds_another_recording_of_the_batch():
+    clean = clean_batch()
+    t = torch.arange(clean.shape[1]) / 16000
+    tones = torch.stack([torch.sin(2 * torch.pi * f * t) for f in (500, 1000, 1500, 2000)])
+    cfg = only_recorded_noise(p_noise_mix=1.0)
+    noisy, target, _ = Corruptor(cfg, 161, torch.Generator().manual_seed(0))(clean, tones, 101)
+    spectra = torch.fft.rfft(noisy - target).abs()
+    bin_hz = 16000 / clean.shape[1]
+    for i, f in enumerate((500, 1000, 1500, 2000)):
+        present = {g for g in (500, 1000, 1500, 2000) if spectra[i, round(g / bin_hz)] > 0.05 * spectra[i].max()}
+        assert present == {f, (500, 1000, 1500, 2000)[i - 1]}  # its own recording and its neighbour's
+
+
 def test_two_draws_for_the_same_clean_batch_differ():
     clean = clean_batch()
     recorded = torch.randn_like(clean)
