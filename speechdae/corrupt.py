@@ -5,6 +5,7 @@ with torchaudio's `add_noise`, which scales the noise to the requested SNR over 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -24,7 +25,7 @@ class CorruptionConfig:
     p_noise_speed: float = 0.0  # chance a recording is played faster or slower (pitch and tempo change)
     noise_speed: tuple[float, float] = (0.75, 1.33)  # speed factor, log-uniform; one draw per batch
     p_noise_tilt: float = 0.0  # chance a recording's spectrum is tilted
-    noise_tilt: tuple[float, float] = (-0.5, 0.5)  # tilt exponent: power ~ f**-exponent (+-0.5: +-9.5 dB at 8 kHz vs 100 Hz)
+    noise_tilt: tuple[float, float] = (-0.5, 0.5)  # power ~ f**-exponent; +-0.5 is +-9.5 dB at 8 kHz vs 100 Hz
     p_noise_mix: float = 0.0  # chance a recording is mixed with another one of the batch (at -10..0 dB)
 
 
@@ -109,9 +110,9 @@ class Corruptor:
         """New noises out of a few recordings: an engine at another speed, a room with other colouring."""
         cfg, b, dev = self.cfg, recorded.shape[0], recorded.device
         if cfg.p_noise_speed > 0:
-            lo, hi = torch.tensor(cfg.noise_speed).log2().tolist()
-            factor = 2 ** float(self._uniform((lo, hi), 1, dev))
-            recorded = torch.where(self._chance(cfg.p_noise_speed, b, dev) > 0, change_speed(recorded, factor), recorded)
+            factor = 2 ** float(self._uniform([math.log2(s) for s in cfg.noise_speed], 1, dev))
+            faster = change_speed(recorded, factor)
+            recorded = torch.where(self._chance(cfg.p_noise_speed, b, dev) > 0, faster, recorded)
         if cfg.p_noise_tilt > 0:
             exponent = self._uniform(cfg.noise_tilt, b, dev) * self._chance(cfg.p_noise_tilt, b, dev)[:, 0]
             recorded = tilt(recorded, exponent)
