@@ -32,6 +32,7 @@ from .spectral import STFTConfig
 
 log = logging.getLogger("speechdae.train")
 VARIANTS = ("denoising", "plain", "sparse", "contractive")
+PATH_LISTS = ("speech", "noise", "val_noise")  # config keys holding lists of folders, files or manifests
 
 
 @dataclass
@@ -81,7 +82,7 @@ def config_from_dict(d: dict) -> TrainConfig:
     if unknown:
         raise SpeechDAEError(f"unknown training config keys: {', '.join(sorted(unknown))}")
     kw = dict(d)
-    for key in ("speech", "noise", "val_noise"):
+    for key in PATH_LISTS:
         if isinstance(kw.get(key), str):
             kw[key] = [kw[key]]
     for key, cls in nested.items():
@@ -171,6 +172,9 @@ class Trainer:
         cache = Path(cfg.cache_dir) if cfg.cache_dir else None
         self.speech = AudioBank(train_files, sr, cache)
         self.noise = AudioBank(list_audio(cfg.noise), sr, cache) if cfg.noise else None
+        # Noise the model never trains on measures what users meet; the training noise only measures speech.
+        held_out = cfg.val_noise and self.main and self.noise is not None  # only rank 0 validates
+        self.val_noise = AudioBank(list_audio(cfg.val_noise), sr, cache) if held_out else self.noise
         if self.main:
             log.info("speech: %d files, %.1f min; noise: %s; validation: %d files", len(self.speech.arrays),
                      self.speech.seconds / 60,
@@ -239,9 +243,7 @@ class Trainer:
         items = []
         if self.noise is not None and self.main:  # only rank 0 validates
             files = self.val_files[: max(1, cfg.val_items // 3)]
-            # Noise the model never trains on measures what users meet; the training noise only measures speech.
-            noise = AudioBank(list_audio(cfg.val_noise), cfg.stft.sample_rate) if cfg.val_noise else self.noise
-            items = list(noisy_pairs(files, noise, (0, 5, 10), cfg.seed, cfg.stft.sample_rate, 6.0))
+            items = list(noisy_pairs(files, self.val_noise, (0, 5, 10), cfg.seed, cfg.stft.sample_rate, 6.0))
         self.val_set = items[: cfg.val_items]
         if self.main and self.val_set:
             noisy = np.mean([si_sdr(item["noisy"], item["clean"]) for item in self.val_set])
@@ -427,9 +429,8 @@ class CsvLog:
 
 def config_dict(cfg: TrainConfig) -> dict:
     d = dataclasses.asdict(cfg)
-    d["speech"] = [str(p) for p in cfg.speech]
-    d["noise"] = [str(p) for p in cfg.noise]
-    d["val_noise"] = [str(p) for p in cfg.val_noise]
+    for key in PATH_LISTS:
+        d[key] = [str(p) for p in getattr(cfg, key)]
     return d
 
 
