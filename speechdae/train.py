@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .checkpoint import checkpoint_path, lineage, read_checkpoint, save_checkpoint
 from .corrupt import CorruptionConfig, Corruptor
@@ -54,6 +55,7 @@ class TrainConfig:
     complex_weight: float = 0.3  # share of the compressed complex loss vs compressed magnitude loss
     speech_weight: float = 2.0  # > 1 penalises removing speech more than leaving noise
     sisdr_weight: float = 0.0  # optional waveform SI-SDR term (negative dB, scaled by 1/100)
+    ema_decay: float = 0.0  # > 0: validate and ship a moving average of the weights (e.g. 0.999), not the last step's
     checkpoint_every: int = 100
     val_every: int = 500
     val_fraction: float = 0.05  # file-level split of the speech files
@@ -142,6 +144,10 @@ class Trainer:
             self.model = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.opt = torch.optim.AdamW(self.denoiser.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # Small batches make the last step's weights noisy; their running average is what gets scored and shipped.
+        self.ema = None
+        if cfg.ema_decay:
+            self.ema = AveragedModel(self.denoiser, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
         self.step = 0
         self.elapsed = 0.0  # seconds spent training, carried across resumes
         self.best = -math.inf
@@ -234,6 +240,8 @@ class Trainer:
         for group in self.opt.param_groups:
             group["lr"] = lr
         self.opt.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.denoiser)  # the first update copies the weights
         self.step += 1
         return loss.item(), float(norm), dict(parts, lr=lr)
 
@@ -250,13 +258,18 @@ class Trainer:
             log.info("validation set: %d mixtures at 0/5/10 dB with %s noise, noisy input SI-SDR %.2f dB",
                      len(self.val_set), "held-out" if cfg.val_noise else "training", noisy)
 
+    @property
+    def shipped(self) -> Denoiser:
+        """The weights that validation scores and checkpoints carry: the moving average when there is one."""
+        return self.ema.module if self.ema is not None else self.denoiser
+
     @torch.no_grad()
     def validate(self) -> dict:
-        self.denoiser.eval()
+        denoiser = self.shipped.eval()
         rows = []
         for i, item in enumerate(self.val_set):
             noisy = torch.from_numpy(item["noisy"])[None].to(self.device)
-            est = self.denoiser(noisy)[0].cpu().numpy()
+            est = denoiser(noisy)[0].cpu().numpy()
             row = {"si_sdr": float(si_sdr(est, item["clean"]))}
             if i < self.cfg.val_pesq_items:
                 row.update(score(est, item["clean"], self.cfg.stft.sample_rate))
@@ -266,7 +279,11 @@ class Trainer:
 
     # -- checkpoints ----------------------------------------------------------------------------------------
     def state(self) -> dict:
+        averaged = {}
+        if self.ema is not None:  # the checkpoint's weights are the average; training goes on from these
+            averaged = {"weights": self.denoiser.state_dict(), "ema_updates": int(self.ema.n_averaged)}
         return {
+            **averaged,
             "step": self.step,
             "best": self.best,
             "optimizer": self.opt.state_dict(),
@@ -280,7 +297,7 @@ class Trainer:
         if self.main:
             if logger is not None:  # the log never lags the checkpoint, so a resume leaves no gap
                 logger.flush()
-            save_checkpoint(self.out / name, self.denoiser, train=config_dict(self.cfg),
+            save_checkpoint(self.out / name, self.shipped, train=config_dict(self.cfg),
                             metrics=metrics or {}, state=self.state(), history=self.history)
 
     def check_same_shape(self, payload: dict, path):
@@ -309,8 +326,13 @@ class Trainer:
         problem = self.check_same_shape(payload, path)
         if problem:
             raise SpeechDAEError(f"{problem}; use another --out")
-        self.denoiser.load_state_dict(payload["weights"])
         s = payload["state"]
+        self.denoiser.load_state_dict(s.get("weights", payload["weights"]))
+        if self.ema is not None:
+            if "ema_updates" not in s:
+                raise SpeechDAEError(f"{path}: was trained without ema_decay; use another --out")
+            self.ema.module.load_state_dict(payload["weights"])
+            self.ema.n_averaged.fill_(s["ema_updates"])
         self.opt.load_state_dict(s["optimizer"])
         self.step, self.best, self.elapsed = s["step"], s["best"], s["elapsed"]
         self.history = payload.get("history", [])

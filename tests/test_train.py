@@ -334,3 +334,41 @@ def test_fine_tuning_from_another_model_size_is_a_clear_error(tmp_path, corpus):
     assert res.returncode == 2 and "same model" in res.stderr and "Traceback" not in res.stderr
     errors = [line for line in res.stderr.splitlines() if "error" in line]
     assert errors == [res.stderr.splitlines()[-1]] and errors[0].startswith("speechdae: error:")
+
+
+def test_weight_average_is_what_ships_and_resumes_exactly(tmp_path, corpus):
+    base = dict(speech=[corpus / "speech"], noise=[corpus / "noise"], steps=8, batch_size=2, segment_seconds=0.5,
+                val_every=1000, val_items=0, val_fraction=0.2, cache_dir=None, model=TINY, ema_decay=0.8,
+                warmup_steps=1)
+
+    def final(run: Path):
+        payload = read_checkpoint(run / "last.pt")
+        return payload["weights"], payload["state"]["weights"]
+
+    # One uninterrupted run, with the average followed by hand: e_1 = w_1, e_t = 0.8 e_(t-1) + 0.2 w_t.
+    whole = Trainer(TrainConfig(**base, out=str(tmp_path / "whole")))
+    whole.out.mkdir()
+    whole.load_data()
+    average = None
+    for _ in range(8):
+        whole.train_step()
+        w = {k: v.detach().clone() for k, v in whole.denoiser.state_dict().items()}
+        average = w if average is None else {k: 0.8 * average[k] + 0.2 * w[k] for k in w}
+    whole.save("last.pt")
+    shipped, raw = final(whole.out)
+    assert all(torch.allclose(shipped[k], average[k], atol=1e-6) for k in average)
+    assert all(torch.equal(raw[k], w[k]) for k in w)
+    assert any(not torch.allclose(shipped[k], raw[k]) for k in w)  # the average is not the last step
+    assert load_model(whole.out / "last.pt").state_dict().keys() == w.keys()
+
+    # The same run stopped after 4 steps and resumed by `run` ends with the same weights and average.
+    cut = Trainer(TrainConfig(**base, out=str(tmp_path / "cut")))
+    cut.out.mkdir()
+    cut.load_data()
+    for _ in range(4):
+        cut.train_step()
+    cut.save("last.pt")
+    Trainer(TrainConfig(**base, out=str(tmp_path / "cut"))).run()
+    resumed, resumed_raw = final(cut.out)
+    assert all(torch.allclose(resumed[k], shipped[k], atol=1e-6) for k in w)
+    assert all(torch.allclose(resumed_raw[k], raw[k], atol=1e-6) for k in w)
