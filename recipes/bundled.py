@@ -1,4 +1,4 @@
-"""Stage 1 of the bundled default model (speechdae/pretrained/default.pt); stages 2 to 6 fine-tune it.
+"""Stage 1 of the bundled default model (speechdae/pretrained/default.pt); stages 2 to 7 fine-tune it.
 
     python recipes/bundled.py [--out runs/bundled] [--device auto]
 
@@ -10,8 +10,9 @@ dev set at 0/5/10 dB, SI-SDR 8.59 vs 5.06 dB, PESQ 1.60 vs 1.29, STOI 0.824 vs 0
 This was the bundled model v1. Then `python recipes/bundled_stage2.py` (SI-SDR term, 75 min) and
 `python recipes/bundled_stage3.py` (speech weighted x4, 35 min) give v3 (dev set 0/5/10 dB SI-SDR 9.66, PESQ
 1.66, STOI 0.838), and on a GPU `recipes/bundled_gpu.py` (7 min) and `recipes/bundled_gpu_vary.py` (varied
-noise, 3.5 min) give v5; `recipes/bundled_cpu_vary.py` (CPU, 45 min) gives v6, the bundled model: SI-SDR
-10.20, PESQ 1.717, STOI 0.843.
+noise, 3.5 min) give v5; `recipes/bundled_cpu_vary.py` (CPU, 45 min) gives v6, and
+`recipes/bundled_cpu_noise.py` (CPU, 50 min, 12 more minutes of noise) gives v7, the bundled model: SI-SDR
+10.27, PESQ 1.727, STOI 0.844.
 """
 import os
 from pathlib import Path
