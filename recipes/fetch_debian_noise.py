@@ -128,6 +128,7 @@ def fetch(pkg, version, cache):
 
 def c4group_files(data, prefix=""):
     """Yield (name, bytes) from an OpenClonk C4Group: gzip with a changed magic, a scrambled header, nested groups."""
+    # Written here because no packaged library reads C4Group files (OpenClonk's own c4group tool is C++).
     if data[:2] == b"\x1e\x8c":
         data = gzip.decompress(b"\x1f\x8b" + data[2:])
     head = bytearray(b ^ 237 for b in data[:204])  # the header is XOR-ed and every 3 bytes swapped
