@@ -27,6 +27,9 @@ class CorruptionConfig:
     p_noise_tilt: float = 0.0  # chance a recording's spectrum is tilted
     noise_tilt: tuple[float, float] = (-0.5, 0.5)  # power ~ f**-exponent; +-0.5 is +-9.5 dB at 8 kHz vs 100 Hz
     p_noise_mix: float = 0.0  # chance a recording is mixed with another one of the batch (at -10..0 dB)
+    p_hum: float = 0.0  # chance an item's noise gets a machine hum (a drifting harmonic series) added
+    hum_f0: tuple[float, float] = (40.0, 400.0)  # its fundamental in Hz, log-uniform
+    hum_level_db: tuple[float, float] = (-10.0, 5.0)  # its power relative to the item's other noise
 
 
 def mix_at_snr(clean: torch.Tensor, noise: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
@@ -54,6 +57,35 @@ def change_speed(x: torch.Tensor, factor: float) -> torch.Tensor:
     """
     y = AF.resample(torch.cat([x, x], dim=-1), 20, max(1, round(20 / factor)))
     return y[..., : x.shape[-1]]
+
+
+def hum(b: int, length: int, f0: torch.Tensor, sample_rate: int = 16000, generator=None, device=None) -> torch.Tensor:
+    """(b, length) machine hum at unit power: the harmonics of f0 (b,) up to 4 kHz, each with its own level and phase.
+
+    Motors, pumps, fans and transformers are the most common noise in the dev set (machinery) and are mostly
+    tonal; a few dozen recordings cover few fundamentals. The fundamental drifts slowly (up to +-3 %) and the
+    harmonic levels fall off at a random slope, so no two draws have the same spectrum.
+    """
+    t = torch.arange(length, device=device) / sample_rate
+    rate = 0.1 + 0.9 * torch.rand(b, 1, generator=generator, device=device)  # drift cycles per second
+    depth = 0.03 * torch.rand(b, 1, generator=generator, device=device)
+    phase0 = 2 * math.pi * torch.rand(b, 1, generator=generator, device=device)
+    freq = f0[:, None] * (1 + depth * torch.sin(2 * math.pi * rate * t + phase0))
+    cycles = torch.cumsum(freq, dim=-1) / sample_rate  # (b, L) periods of f0 elapsed
+    # One period of each hum as a wavetable (irfft of its harmonic series), read at the drifting phase with
+    # linear interpolation: summing a hundred sines per sample would cost more than the training step.
+    size = 1024
+    k = torch.arange(size // 2 + 1, device=device, dtype=cycles.dtype)
+    slope = 2 * torch.rand(b, 1, generator=generator, device=device)  # level ~ k**-slope, k**-0 to k**-2
+    level = k.clamp(min=1) ** -slope * torch.rand(b, k.numel(), generator=generator, device=device)
+    level = level * (k >= 1) * (k * f0[:, None] < 4000)  # no DC, nothing above 4 kHz
+    angle = 2 * math.pi * torch.rand(b, k.numel(), generator=generator, device=device)
+    table = torch.fft.irfft(torch.polar(level, angle), n=size, dim=-1)
+    pos = torch.remainder(cycles, 1.0) * size
+    i0 = pos.floor().long()
+    frac = pos - i0
+    x = torch.lerp(table.gather(1, i0 % size), table.gather(1, (i0 + 1) % size), frac)
+    return unit_power(x)
 
 
 def unit_power(x: torch.Tensor) -> torch.Tensor:
@@ -94,6 +126,17 @@ class Corruptor:
             shifts = torch.randint(1, b, (3,), generator=self.gen, device=dev).tolist()
             babble = sum(torch.roll(clean, s, dims=0) for s in shifts)
             noise = noise + use_babble * unit_power(babble)
+        if cfg.p_hum > 0:
+            use_hum = self._chance(cfg.p_hum, b, dev)
+            if use_hum.any():
+                rows = use_hum[:, 0] > 0
+                f0 = 2 ** self._uniform([math.log2(f) for f in cfg.hum_f0], int(rows.sum()), dev)
+                tones = torch.zeros_like(noise)
+                tones[rows] = hum(int(rows.sum()), length, f0, generator=self.gen, device=dev)
+                level = 10 ** (self._uniform(cfg.hum_level_db, b, dev)[:, None] / 20)
+                # Relative to the other noise; alone (silent other noise) it is just the hum at the asked SNR.
+                base = noise.pow(2).mean(dim=-1, keepdim=True).sqrt()
+                noise = noise + use_hum * level * torch.where(base > 1e-6, base, torch.ones_like(base)) * tones
         # A digitally silent noise excerpt cannot be scaled to an SNR (add_noise would divide by zero).
         silent = noise.pow(2).mean(dim=-1, keepdim=True) < 1e-12
         white = torch.randn(noise.shape, generator=self.gen, device=dev)

@@ -105,6 +105,23 @@ def test_mix_variation_adds_another_recording_of_the_batch():
         assert present == {f, (500, 1000, 1500, 2000)[i - 1]}  # its own recording and its neighbour's
 
 
+def test_hum_adds_a_harmonic_series_below_4_khz_at_the_asked_snr():
+    clean = clean_batch()
+    cfg = only_recorded_noise(snr_db=(0.0, 0.0), p_hum=1.0, hum_f0=(100.0, 100.0), hum_level_db=(20.0, 20.0))
+    silence = torch.zeros_like(clean)  # the hum alone: the "other noise" is digitally silent
+    noisy, target, _ = Corruptor(cfg, 161, torch.Generator().manual_seed(0))(clean, silence, 101)
+    assert torch.allclose(snr_db(target, noisy), torch.zeros(4), atol=0.1)
+    power = torch.fft.rfft(noisy - target).abs().pow(2)
+    bin_hz = 16000 / clean.shape[1]
+    near = lambda f: power[:, round(f * 0.97 / bin_hz): round(f * 1.03 / bin_hz) + 1].sum(-1)
+    harmonics = sum(near(100 * k) for k in range(1, 40))
+    assert (harmonics / power.sum(-1) > 0.95).all()  # drifting by at most 3 %, it stays on the harmonics
+    assert (power[:, round(4100 / bin_hz):].sum(-1) / power.sum(-1) < 1e-3).all()
+    other = clean.roll(1, 0)
+    off, _, _ = Corruptor(only_recorded_noise(snr_db=(0.0, 0.0)), 161, torch.Generator())(clean, other, 101)
+    assert (torch.cosine_similarity(off - target, other) > 0.9999).all()  # off by default: the recording alone
+
+
 def test_two_draws_for_the_same_clean_batch_differ():
     clean = clean_batch()
     recorded = torch.randn_like(clean)
