@@ -291,7 +291,9 @@ def run_live(args, started: threading.Event | None = None) -> Stats:
     torch.set_num_threads(1)  # per-hop work is tiny: more threads only add wake-up jitter next to audio threads
     try:
         pipe = Pipeline(model, in_ch, mono, rate, args.atten_limit, args.bypass)
-        if pipe.stream is not None:  # warm up the first (slow) torch call before the clock starts
+        if pipe.stream is not None:  # warm up the first (slow) torch calls before the clock starts
+            for _ in range(4):
+                pipe.stream.process(np.zeros((n, hop), np.float32))
             pipe.stream.process(np.zeros((n, 4 * hop), np.float32))
             pipe.stream.reset()
         if not args.record:

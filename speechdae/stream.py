@@ -5,6 +5,11 @@ Three pieces of state make the output independent of how the input is chunked: t
 overlap-add tail. Each call runs the model only on the new frames. Output sample i is input sample i
 denoised: the first n_fft - hop samples of the padded stream are dropped, so nothing needs re-aligning.
 Because outputs are only emitted once overlap-add is complete, there is no window edge to click at.
+
+A live stream is fed one hop per call, and then each call is one traced graph of the whole step (analysis,
+model, mask, synthesis: `HopStep`), because at 10 ms per call the cost is mostly Python and operator dispatch.
+Calls that bring several frames run the same HopStep eagerly around the traced model, which is as fast per
+frame once the frames are batched. Both run the Denoiser's own methods, so there is no second copy of the DSP.
 """
 from __future__ import annotations
 
@@ -12,7 +17,51 @@ import numpy as np
 import torch
 
 from .audio import as_float
-from .model import initial_states, traced_step
+from .model import StreamingStep, initial_states, traced_step
+
+
+class HopStep(torch.nn.Module):
+    """(padded samples (C, n_fft + (T-1)*hop), overlap tail, *model states) -> (T*hop final samples, tail, *states)."""
+
+    def __init__(self, denoiser, min_gain: float, model_step: torch.nn.Module):
+        super().__init__()
+        self.denoiser = denoiser
+        self.min_gain = min_gain
+        self.model_step = model_step
+
+    def forward(self, padded: torch.Tensor, tail: torch.Tensor, *states: torch.Tensor):
+        d = self.denoiser
+        spec = d.stft.analyze(padded)
+        mask, *states = self.model_step(d.features(spec), *states)
+        out, tail = d.stft.synthesize(d.apply_mask(spec, mask, self.min_gain), tail)
+        return (out, tail, *states)
+
+
+def traced_hop(denoiser, min_gain: float, channels: int):
+    """A frozen TorchScript trace of HopStep for one frame, cached per (gain floor, channels, device, dtype).
+
+    Freezing inlines the parameters as constants, which removes hundreds of attribute lookups per call (a
+    tenth of the step). The constants are the parameter tensors themselves, not copies, so in-place changes
+    (an optimizer step, load_state_dict) are still seen; tests/test_stream.py checks that. `.to()` makes new
+    tensors, hence the device and dtype in the key.
+    """
+    import warnings
+
+    param = next(denoiser.parameters())
+    key = (min_gain, channels, param.device, param.dtype)
+    cache = denoiser.__dict__.setdefault("_traced_hops", {})  # outside nn.Module's registry: never saved
+    if key not in cache:
+        cfg = denoiser.stft.cfg
+        frame = torch.zeros(channels, cfg.n_fft, dtype=param.dtype, device=param.device)
+        tail = frame.new_zeros(channels, cfg.pad_left)
+        states = initial_states(denoiser.model, channels, frame)
+        step = HopStep(denoiser, min_gain, StreamingStep(denoiser.model))
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # torch.jit.trace's deprecation and tracer notices
+            traced = torch.jit.trace(step, (frame, tail, *states), check_trace=False)
+            # freeze wants eval mode; set it on the trace's own copy, never on the caller's denoiser
+            cache[key] = torch.jit.freeze(traced.eval())
+    return cache[key]
 
 
 class StreamingDenoiser:
@@ -32,7 +81,7 @@ class StreamingDenoiser:
     def reset(self):
         param = next(self.denoiser.parameters())
         self._buffer = torch.zeros(self.channels, self.cfg.pad_left, dtype=param.dtype, device=param.device)
-        self._tail = None
+        self._tail = self._buffer.new_zeros(self.channels, self.cfg.pad_left)
         self._states = None  # each causal convolution's past frames, made on the first frame
         self._to_drop = self.cfg.pad_left
         self.samples_in = 0
@@ -55,15 +104,16 @@ class StreamingDenoiser:
         n_frames = (self._buffer.shape[1] - cfg.n_fft) // cfg.hop + 1
         if n_frames <= 0:
             return self._buffer.new_zeros(self.channels, 0)
-        spec = self.stft.analyze(self._buffer[:, : (n_frames - 1) * cfg.hop + cfg.n_fft])
+        padded = self._buffer[:, : (n_frames - 1) * cfg.hop + cfg.n_fft]
         self._buffer = self._buffer[:, n_frames * cfg.hop :]
         d = self.denoiser
         if self._states is None:
             self._states = initial_states(d.model, self.channels, self._buffer)
-        # The traced step is Denoiser.enhance_spec's model call with its cache as explicit tensors.
-        mask, *self._states = traced_step(d.model)(d.features(spec), *self._states)
-        enhanced = d.apply_mask(spec, mask, self.min_gain)
-        out, self._tail = self.stft.synthesize(enhanced, self._tail)
+        if n_frames == 1:
+            step = traced_hop(d, self.min_gain, self.channels)
+        else:  # the traced model step is Denoiser.enhance_spec's model call with its cache as explicit tensors
+            step = HopStep(d, self.min_gain, traced_step(d.model))
+        out, self._tail, *self._states = step(padded, self._tail, *self._states)
         drop = min(self._to_drop, out.shape[1])
         self._to_drop -= drop
         return out[:, drop:]

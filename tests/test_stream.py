@@ -94,3 +94,24 @@ def test_wrong_channel_count_is_refused():
     s = MODELS[16000].stream(channels=2)
     with pytest.raises(ValueError):
         s.process(np.zeros((3, 100), np.float32))
+
+
+def test_hop_by_hop_streams_follow_new_weights_and_the_attenuation_limit():
+    # One hop per call is the live case, which runs a cached trace of the whole step: it must not keep stale
+    # weights (fine-tuning, load_state_dict) nor ignore the gain floor.
+    d = small_denoiser(STFTConfig(), seed=1)
+    x = np.random.default_rng(1).standard_normal((1, 4000)).astype(np.float32) * 0.3
+    hop = [d.stft.cfg.hop]
+    d.train()
+    before = streamed(d, x, hop, 1)
+    assert d.training  # the trace is frozen in eval mode, but the caller's model keeps its own
+    with torch.no_grad():
+        for p in d.model.parameters():
+            p.mul_(0.5)  # in place, as an optimizer step or load_state_dict changes them
+    after = streamed(d, x, hop, 1)
+    assert np.abs(after - offline(d, x)).max() < 1e-5 and np.abs(after - before).max() > 1e-3
+    s = d.stream(atten_limit_db=3.0)
+    limited = torch.cat([s.process(x[:, i : i + hop[0]]) for i in range(0, x.shape[1], hop[0])] + [s.flush()], 1)
+    with torch.no_grad():
+        ref = d(torch.from_numpy(x), min_gain=10 ** (-3.0 / 20)).numpy()
+    assert np.abs(limited.numpy() - ref).max() < 1e-5 and np.abs(ref - after).max() > 1e-3
