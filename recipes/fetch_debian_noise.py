@@ -1,12 +1,14 @@
 """Collect real environmental noise (ambience loops, engines, rain, wind...) from Debian packages of free games.
 
-    python recipes/fetch_debian_noise.py [OUT] [--cache DIR]
+    python recipes/fetch_debian_noise.py [OUT] [--cache DIR] [--set more]
 
-OUT defaults to data/noise-debian (relative to the repo root). It gets <category>/<package>__<stem>.flac
-(16 kHz mono, silence-trimmed, RMS about -25 dBFS, at most 4 minutes), MANIFEST.csv with the same columns as
-the development noise manifest, and licenses/<package>.copyright. Needs apt-get and dpkg-deb (no root: packages
-are only downloaded and unpacked into a scratch folder). With --cache the .deb files are kept there and not
-downloaded again; without it they go to a temporary folder that is removed at the end.
+OUT defaults to data/noise-debian (relative to the repo root); `--set more` takes a second, separate list of
+packages and files and defaults to data/noise-debian-more, so the first set stays exactly as it was. OUT gets
+<category>/<package>__<stem>.flac (16 kHz mono, silence-trimmed, RMS about -25 dBFS, at most 4 minutes),
+MANIFEST.csv with the same columns as the development noise manifest, and licenses/<package>.copyright. Needs
+apt-get and dpkg-deb (no root: packages are only downloaded and unpacked into a scratch folder). With --cache the
+.deb files are kept there and not downloaded again; without it they go to a temporary folder that is removed at
+the end.
 
 The packages are pinned (Debian 12 "bookworm") and the files are an explicit list, chosen by file and folder
 name, duration, RMS and spectral flatness, so a rerun gives the same result. None of these packages supplies
@@ -117,6 +119,74 @@ FILES = [
 ]
 
 
+# The second set (--set more): other packages, none of whose files is in the first set or in the training noise
+# (that already has some 0ad, supertuxkart, unknown-horizons and lugaru files; those are left out here).
+PACKAGES_MORE = {
+    "0ad-data": ("0.0.26-1", "CC-BY-SA-3.0", "License: CC-BY-SA-3.0"),
+    "berusky2-data": ("0.12-2", "GPL-2+", "License: GPL-2+"),
+    # Per-file licences; the three files taken here are all listed as CC0 (the phrase checks one of them).
+    "supertuxkart-data": ("1.4+dfsg-2", "CC0", 'Copyright: 2015 "Alcappuccino"\nLicense: CC0'),
+    "widelands-data": ("2:1.1-3", "GPL-2+", "License: GPL-2+"),
+    "lugaru-data": ("1.2-6", "CC-BY-SA-3.0", "Wolfire Games <http://www.wolfire.com>\nLicense: CC-BY-SA-3.0"),
+    "unknown-horizons": ("2019.1-6", "CC-BY-SA-3.0", "Copyright: Unknown Horizons Team\nLicense: CC-BY-SA-3.0"),
+}
+AD, B2 = "usr/share/games/0ad/mods/public/public.zip:audio/ambient", "usr/share/games/berusky2/sound/sound"
+SK, WL = "usr/share/games/supertuxkart/data/sfx", "usr/share/games/widelands/data/sound"
+UH = "usr/share/unknown-horizons/content/audio/sounds"
+# Chosen like FILES, plus a cross-correlation check between siblings: of each group of near-copies only one is
+# kept (day_temperate_11-14 share one bed, the dayscape gen_* files are mixes containing wind_11, Vitr111/112 and
+# day_tropical_10/11 are near-identical, amb_farm_11/13/20 and amb_port_20 overlap others). Left out as well:
+# clips under 5 s, a steamboat horn (parnik2) and church bells (chapel), both nearly pure tones.
+FILES_MORE = [
+    ("0ad-data", f"{AD}/weather/wind_11.ogg", "wind"),
+    ("0ad-data", f"{AD}/weather/snowstorm_11.ogg", "wind"),
+    ("0ad-data", f"{AD}/weather/thunder_10.ogg", "misc"),
+    ("0ad-data", f"{AD}/water/wavecrash_21.ogg", "water"),
+    ("0ad-data", f"{AD}/water/waverocky_21.ogg", "water"),
+    ("0ad-data", f"{AD}/building/amb_port_10.ogg", "crowd_babble"),  # harbour: distant crowd, gulls, water
+    ("0ad-data", f"{AD}/building/amb_port_11.ogg", "crowd_babble"),
+    ("0ad-data", f"{AD}/building/amb_port_12.ogg", "crowd_babble"),
+    ("0ad-data", f"{AD}/building/amb_port_21.ogg", "crowd_babble"),
+    ("0ad-data", f"{AD}/building/amb_farm_10.ogg", "animals"),
+    ("0ad-data", f"{AD}/building/amb_farm_12.ogg", "animals"),
+    ("0ad-data", f"{AD}/dayscape/day_temperate_12.ogg", "nature"),
+    ("0ad-data", f"{AD}/dayscape/day_tropical_10.ogg", "nature"),
+    ("berusky2-data", f"{B2}/Vitr111.wav", "wind"),
+    ("berusky2-data", f"{B2}/mesto111.wav", "traffic_street"),  # town ambience
+    ("berusky2-data", f"{B2}/mesto211.wav", "traffic_street"),
+    ("berusky2-data", f"{B2}/mesto311.wav", "traffic_street"),
+    ("berusky2-data", f"{B2}/mesto411.wav", "traffic_street"),
+    ("berusky2-data", f"{B2}/village.wav", "nature"),
+    ("berusky2-data", f"{B2}/les1.wav", "nature"),  # forest
+    ("berusky2-data", f"{B2}/swamp1.wav", "animals"),
+    ("berusky2-data", f"{B2}/racek1.wav", "animals"),  # seagulls
+    ("berusky2-data", f"{B2}/racek2.wav", "animals"),
+    ("berusky2-data", f"{B2}/racek3.wav", "animals"),
+    ("berusky2-data", f"{B2}/Voda1.wav", "water"),
+    ("berusky2-data", f"{B2}/Voda2.wav", "water"),
+    ("berusky2-data", f"{B2}/Auto1.wav", "vehicle_engine"),
+    ("berusky2-data", f"{B2}/Auto2.wav", "vehicle_engine"),
+    ("berusky2-data", f"{B2}/parnik3.wav", "vehicle_engine"),  # steamboat
+    ("supertuxkart-data", f"{SK}/lenautile_restaurant.ogg", "crowd_babble"),
+    ("supertuxkart-data", f"{SK}/exotic-birds.ogg", "animals"),
+    ("supertuxkart-data", f"{SK}/exotic-birds_2.ogg", "animals"),
+    ("widelands-data", f"{WL}/atlanteans/saw/benchsaw_00.ogg", "machinery"),
+    ("widelands-data", f"{WL}/atlanteans/saw/benchsaw_02.ogg", "machinery"),
+    ("widelands-data", f"{WL}/atlanteans/cutting/stonecutter_01.ogg", "machinery"),
+    ("widelands-data", f"{WL}/mill/weaving.ogg", "machinery"),
+    ("widelands-data", f"{WL}/barbarians/weaver.ogg", "machinery"),
+    ("widelands-data", f"{WL}/mill/mill_turning_01.ogg", "machinery"),
+    ("widelands-data", f"{WL}/metal/furnace.ogg", "machinery"),
+    ("widelands-data", f"{WL}/smiths/sharpening.ogg", "machinery"),  # grindstone
+    ("widelands-data", f"{WL}/barbarians/taverns/inn_01.ogg", "kitchen"),  # steady sizzle, 90% above 3 kHz
+    ("lugaru-data", "usr/share/games/lugaru/Sounds/DesertAmbient.ogg", "wind"),
+    ("unknown-horizons", f"{UH}/lumberjack_long.ogg", "misc"),  # axe chopping
+    ("unknown-horizons", f"{UH}/sheepfield.ogg", "animals"),
+    ("unknown-horizons", f"{UH}/warehouse.ogg", "misc"),
+]
+SETS = {"default": (PACKAGES, FILES, "noise-debian"), "more": (PACKAGES_MORE, FILES_MORE, "noise-debian-more")}
+
+
 def fetch(pkg, version, cache):
     """The package's .deb in `cache`, downloaded with apt-get unless it is already there."""
     found = sorted(cache.glob(f"{pkg}_*.deb"))
@@ -189,18 +259,20 @@ def unique_stems(files):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("out", nargs="?", default=str(REPO / "data" / "noise-debian"))
+    p.add_argument("out", nargs="?", help="output folder (default: data/noise-debian, or data/noise-debian-more)")
     p.add_argument("--cache", help="keep downloaded .deb files here and reuse them on the next run")
+    p.add_argument("--set", choices=SETS, default="default", help="which list of packages and files to take")
     a = p.parse_args()
-    out = Path(a.out)
+    packages, files, folder = SETS[a.set]
+    out = Path(a.out or REPO / "data" / folder)
     (out / "licenses").mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="debian-noise-"))
     cache = Path(a.cache) if a.cache else work / "debs"
     cache.mkdir(parents=True, exist_ok=True)
-    stems = unique_stems(FILES)
+    stems = unique_stems(files)
     rows = []
     try:
-        for pkg, (version, licence, phrase) in PACKAGES.items():
+        for pkg, (version, licence, phrase) in packages.items():
             deb = fetch(pkg, version, cache)
             root = work / pkg
             # Unpack one package at a time (some are hundreds of MB) and remove it when done.
@@ -211,7 +283,7 @@ def main():
             # The licence was read off the copyright file by hand; check that it still says so.
             assert phrase in copyright_text, f"{pkg}: copyright file no longer says {phrase!r}"
             (out / "licenses" / f"{pkg}.copyright").write_text(copyright_text)
-            for (fpkg, path, category), stem in zip(FILES, stems):
+            for (fpkg, path, category), stem in zip(files, stems):
                 if fpkg != pkg:
                     continue
                 x, why = prepare(extract(root, path, work))
