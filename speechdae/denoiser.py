@@ -3,7 +3,8 @@
 The steps are this class's: `stft` (analysis/synthesis), `features` (|X|**0.3), `model` (the mask) and
 `apply_mask`. Offline use and evaluation call `enhance_spec`, which chains them; training chains the same
 steps itself (it needs the code and the features for its penalties, and the DDP-wrapped model); streaming
-calls them around a traced copy of `model` that carries its cache as tensors (model.traced_step).
+chains them in stream.HopStep, around a traced copy of `model` that carries its cache as tensors, and traces
+the whole chain for one-hop calls.
 """
 from __future__ import annotations
 

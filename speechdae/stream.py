@@ -38,12 +38,11 @@ class HopStep(torch.nn.Module):
 
 
 def traced_hop(denoiser, min_gain: float, channels: int):
-    """A frozen TorchScript trace of HopStep for one frame, cached per (gain floor, channels, device, dtype).
+    """A TorchScript trace of HopStep for one frame, cached per (gain floor, channels, device, dtype).
 
-    Freezing inlines the parameters as constants, which removes hundreds of attribute lookups per call (a
-    tenth of the step). The constants are the parameter tensors themselves, not copies, so in-place changes
-    (an optimizer step, load_state_dict) are still seen; tests/test_stream.py checks that. `.to()` makes new
-    tensors, hence the device and dtype in the key.
+    Not frozen, like model.traced_step: it uses the live parameters, so later training or loading is seen
+    (freezing measured no faster here). The STFT windows are buffers, which `.to()` replaces, hence the device
+    and dtype in the key.
     """
     import warnings
 
@@ -58,9 +57,7 @@ def traced_hop(denoiser, min_gain: float, channels: int):
         step = HopStep(denoiser, min_gain, StreamingStep(denoiser.model))
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # torch.jit.trace's deprecation and tracer notices
-            traced = torch.jit.trace(step, (frame, tail, *states), check_trace=False)
-            # freeze wants eval mode; set it on the trace's own copy, never on the caller's denoiser
-            cache[key] = torch.jit.freeze(traced.eval())
+            cache[key] = torch.jit.trace(step, (frame, tail, *states), check_trace=False)
     return cache[key]
 
 
@@ -83,6 +80,7 @@ class StreamingDenoiser:
         self._buffer = torch.zeros(self.channels, self.cfg.pad_left, dtype=param.dtype, device=param.device)
         self._tail = self._buffer.new_zeros(self.channels, self.cfg.pad_left)
         self._states = None  # each causal convolution's past frames, made on the first frame
+        self._steps = None  # (one-hop traced step, several-frame step), looked up once per stream: not per hop
         self._to_drop = self.cfg.pad_left
         self.samples_in = 0
         self.samples_out = 0
@@ -109,10 +107,10 @@ class StreamingDenoiser:
         d = self.denoiser
         if self._states is None:
             self._states = initial_states(d.model, self.channels, self._buffer)
-        if n_frames == 1:
-            step = traced_hop(d, self.min_gain, self.channels)
-        else:  # the traced model step is Denoiser.enhance_spec's model call with its cache as explicit tensors
-            step = HopStep(d, self.min_gain, traced_step(d.model))
+            # The several-frame step's traced model is Denoiser.enhance_spec's model call with its cache as tensors.
+            self._steps = (traced_hop(d, self.min_gain, self.channels),
+                           HopStep(d, self.min_gain, traced_step(d.model)))
+        step = self._steps[0] if n_frames == 1 else self._steps[1]
         out, self._tail, *self._states = step(padded, self._tail, *self._states)
         drop = min(self._to_drop, out.shape[1])
         self._to_drop -= drop
