@@ -56,7 +56,8 @@ def evaluate(systems: dict, items, sample_rate: int, progress: bool = True) -> l
     for item in tqdm(items, disable=not progress, desc="scoring", leave=False):
         for name, fn in {"noisy": lambda x, sr: x, **systems}.items():
             est = np.asarray(fn(item["noisy"], sample_rate), np.float32)
-            rows.append({"system": name, "item": item["name"], "snr": item["snr"],
+            # The noise file too, so scores can be broken down by noise source or category afterwards.
+            rows.append({"system": name, "item": item["name"], "snr": item["snr"], "noise": item.get("noise", "n/a"),
                          **score(est, item["clean"], sample_rate)})
     return rows
 
@@ -98,6 +99,6 @@ def save_results(rows: list[dict], summary: list[dict], json_path=None, csv_path
             Path(tmp).write_text(json.dumps({"summary": summary, "items": rows}, indent=1, default=str))
     if csv_path:
         with atomic_path(csv_path) as tmp, open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, ["system", "item", "snr", *METRICS])
+            w = csv.DictWriter(f, ["system", "item", "snr", "noise", *METRICS])
             w.writeheader()
             w.writerows(rows)
