@@ -5,7 +5,8 @@
     python recipes/bundled_stage3.py            # stage 3 (35 min): runs/bundled_ft3/best.pt (v3)
     python recipes/bundled_gpu.py               # stage 4 (GPU, 7 min), then recipes/bundled_gpu_vary.py (v5)
     python recipes/bundled_cpu_vary.py          # stage 6 (CPU, 45 min): v6
-    python recipes/bundled_cpu_noise.py         # stage 7 (CPU, 50 min, more noise): the shipped model v7
+    python recipes/bundled_cpu_noise.py         # stage 7 (CPU, 50 min, more noise): v7
+    python recipes/bundled_cpu_repeat.py        # stage 8 (CPU, 50 min), then recipes/bundled_cpu_more.py (v8, shipped)
 
 Starts from the weights of recipes/bundled.py's model (--init-from picks another start) with a fresh
 optimizer and a new warm-up + cosine schedule. The SI-SDR term scores the waveform after the inverse STFT, so

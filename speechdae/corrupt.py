@@ -136,7 +136,7 @@ class Corruptor:
                 level = 10 ** (self._uniform(cfg.hum_level_db, b, dev)[:, None] / 20)
                 # Relative to the other noise; alone (silent other noise) it is just the hum at the asked SNR.
                 base = noise.pow(2).mean(dim=-1, keepdim=True).sqrt()
-                noise = noise + use_hum * level * torch.where(base > 1e-6, base, torch.ones_like(base)) * tones
+                noise = noise + level * torch.where(base > 1e-6, base, torch.ones_like(base)) * tones  # 0 where no hum
         # A digitally silent noise excerpt cannot be scaled to an SNR (add_noise would divide by zero).
         silent = noise.pow(2).mean(dim=-1, keepdim=True) < 1e-12
         white = torch.randn(noise.shape, generator=self.gen, device=dev)
