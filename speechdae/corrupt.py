@@ -30,6 +30,11 @@ class CorruptionConfig:
     p_hum: float = 0.0  # chance an item's noise gets a machine hum (a drifting harmonic series) added
     hum_f0: tuple[float, float] = (40.0, 400.0)  # its fundamental in Hz, log-uniform
     hum_level_db: tuple[float, float] = (-10.0, 5.0)  # its power relative to the item's other noise
+    # New voices and microphones out of the clean speech (off by default); the target is the varied speech:
+    p_speech_speed: float = 0.0  # chance an utterance is played faster or slower (pitch and formants move)
+    speech_speed: tuple[float, float] = (0.9, 1.1)  # speed factor, log-uniform; one draw per batch
+    p_speech_tilt: float = 0.0  # chance an utterance's spectrum is tilted (another microphone or room)
+    speech_tilt: tuple[float, float] = (-0.3, 0.3)  # as noise_tilt; +-0.3 is +-5.7 dB at 8 kHz vs 100 Hz
 
 
 def mix_at_snr(clean: torch.Tensor, noise: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
@@ -110,6 +115,7 @@ class Corruptor:
     def __call__(self, clean: torch.Tensor, recorded: torch.Tensor | None, n_frames: int):
         """Returns (noisy, clean, feature_mask or None). Gain is applied to both so the target stays clean."""
         cfg, (b, length), dev = self.cfg, clean.shape, clean.device
+        clean = self._vary_speech(clean)
         gain = 10 ** (self._uniform(cfg.gain_db, b, dev) / 20)[:, None]
         clean = clean * gain
         use_rec = self._chance(cfg.p_recorded, b, dev) if recorded is not None else torch.zeros(b, 1, device=dev)
@@ -148,6 +154,21 @@ class Corruptor:
             applies = self._chance(cfg.p_mask, b, dev)[:, :, None] > 0
             feature_mask = torch.where(applies, keep, True).float()
         return noisy, clean, feature_mask
+
+    def _vary_speech(self, clean: torch.Tensor) -> torch.Tensor:
+        """Other speakers and microphones out of a few hundred: the speech faster or slower, or recoloured.
+
+        The level is kept (the random gain comes after), and babble made from the batch carries the change too.
+        """
+        cfg, b, dev = self.cfg, clean.shape[0], clean.device
+        if cfg.p_speech_speed > 0:
+            factor = 2 ** float(self._uniform([math.log2(s) for s in cfg.speech_speed], 1, dev))
+            clean = torch.where(self._chance(cfg.p_speech_speed, b, dev) > 0, change_speed(clean, factor), clean)
+        if cfg.p_speech_tilt > 0:
+            exponent = self._uniform(cfg.speech_tilt, b, dev) * self._chance(cfg.p_speech_tilt, b, dev)[:, 0]
+            rms = clean.pow(2).mean(dim=-1, keepdim=True).sqrt()
+            clean = unit_power(tilt(clean, exponent)) * rms
+        return clean
 
     def _vary(self, recorded: torch.Tensor) -> torch.Tensor:
         """New noises out of a few recordings: an engine at another speed, a room with other colouring."""

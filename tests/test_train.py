@@ -122,6 +122,23 @@ def test_hum_adds_a_harmonic_series_below_4_khz_at_the_asked_snr():
     assert (torch.cosine_similarity(off - target, other) > 0.9999).all()  # off by default: the recording alone
 
 
+def test_speech_variation_changes_the_target_and_the_mix_alike():
+    n = 16000
+    tone = torch.sin(2 * torch.pi * 1000 * torch.arange(n) / 16000).repeat(4, 1)
+    cfg = only_recorded_noise(snr_db=(5.0, 5.0), p_speech_speed=1.0, speech_speed=(1.25, 1.25))
+    noisy, target, _ = Corruptor(cfg, 161, torch.Generator().manual_seed(0))(tone, torch.randn_like(tone), 101)
+    assert [peak_hz(t) for t in target] == [1250.0] * 4  # a higher voice, and it is what the loss compares with
+    assert torch.allclose(snr_db(target, noisy), torch.full((4,), 5.0), atol=0.1)  # the mix is built from it
+    white = torch.randn(4, n, generator=torch.Generator().manual_seed(1))
+    cfg = only_recorded_noise(p_speech_tilt=1.0, speech_tilt=(0.5, 0.5))
+    _, target, _ = Corruptor(cfg, 161, torch.Generator().manual_seed(0))(white, torch.randn_like(white), 101)
+    assert torch.allclose(target.pow(2).mean(-1), white.pow(2).mean(-1), rtol=1e-4)  # same level
+    power = torch.fft.rfft(target).abs().pow(2).mean(0)
+    bin_hz = 16000 / n
+    low, high = power[int(100 / bin_hz): int(200 / bin_hz)].mean(), power[int(6000 / bin_hz): int(7000 / bin_hz)].mean()
+    assert 10 * torch.log10(low / high) == pytest.approx(10 * math.log10((6500 / 150) ** 0.5), abs=1.5)
+
+
 def test_two_draws_for_the_same_clean_batch_differ():
     clean = clean_batch()
     recorded = torch.randn_like(clean)
