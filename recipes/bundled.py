@@ -1,4 +1,4 @@
-"""Stage 1 of the bundled default model (speechdae/pretrained/default.pt); stages 2 to 9 fine-tune it.
+"""Stage 1 of the bundled default model (speechdae/pretrained/default.pt); stages 2 to 11 fine-tune it.
 
     python recipes/bundled.py [--out runs/bundled] [--device auto]
 
@@ -12,8 +12,9 @@ This was the bundled model v1. Then `python recipes/bundled_stage2.py` (SI-SDR t
 1.66, STOI 0.838), and on a GPU `recipes/bundled_gpu.py` (7 min) and `recipes/bundled_gpu_vary.py` (varied
 noise, 3.5 min) give v5; `recipes/bundled_cpu_vary.py` (CPU, 45 min) gives v6, and
 `recipes/bundled_cpu_noise.py` (CPU, 50 min, 12 more minutes of noise) gives v7; `recipes/bundled_cpu_repeat.py`
-and `recipes/bundled_cpu_more.py` (CPU, 50 min each, 18 more minutes of noise) give v8, the bundled model:
-SI-SDR 10.32, PESQ 1.741, STOI 0.844.
+and `recipes/bundled_cpu_more.py` (CPU, 50 min each, 18 more minutes of noise) give v8;
+`recipes/bundled_cpu_more_repeat.py` and `recipes/bundled_cpu_speech.py` (CPU, 50 min each, the second with
+recoloured speech) give v9, the bundled model: SI-SDR 10.42, PESQ 1.746, STOI 0.845.
 """
 import os
 from pathlib import Path
