@@ -8,7 +8,8 @@ the tilted speech, so the model learns to keep speech of any colouring, not to c
 speech is 254 voices recorded on few set-ups, the dev speech (LibriSpeech test-other) many more. Measured
 (50 min, one CPU thread beside a second run, 8,863 steps; the best checkpoint was the last): whole dev set at
 0/5/10 dB PESQ 1.746, STOI 0.845, SI-SDR 10.42 dB (stage 10: 1.744 / 0.844 / 10.32). The run beside it played
-half of the utterances 0.9-1.1x as fast instead (p_speech_speed=0.5): 1.744 / 0.846 / 10.44.
+half of the utterances 0.9-1.1x as fast instead (p_speech_speed=0.5, in a first version that looped the
+sped-up segment, fixed since; benchmarks/RESULTS.md, v9): 1.744 / 0.846 / 10.44.
 """
 import dataclasses
 import runpy

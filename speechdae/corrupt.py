@@ -55,12 +55,14 @@ def coloured_noise(shape, exponent: torch.Tensor, generator=None, device=None) -
     return noise / noise.std(dim=-1, keepdim=True).clamp(min=1e-8)
 
 
-def change_speed(x: torch.Tensor, factor: float) -> torch.Tensor:
-    """(B, L) played `factor` times faster (pitch and tempo), looped to keep L samples.
+def change_speed(x: torch.Tensor, factor: float, loop: bool = True, base: int = 20) -> torch.Tensor:
+    """(B, L) played `factor` times faster (pitch and tempo), L samples kept: looped, or else ended in silence.
 
-    torchaudio's band-limited resampler takes one rate pair per call, so the factor is rounded to 20/n.
+    torchaudio's band-limited resampler takes one rate pair per call, so the factor is rounded to base/n.
+    Noise loops (it has no start or end); speech must not: its looped start would be a cut in the target.
     """
-    y = AF.resample(torch.cat([x, x], dim=-1), 20, max(1, round(20 / factor)))
+    tail = x if loop else torch.zeros_like(x)
+    y = AF.resample(torch.cat([x, tail], dim=-1), base, max(1, round(base / factor)))
     return y[..., : x.shape[-1]]
 
 
@@ -158,12 +160,16 @@ class Corruptor:
     def _vary_speech(self, clean: torch.Tensor) -> torch.Tensor:
         """Other speakers and microphones out of a few hundred: the speech faster or slower, or recoloured.
 
-        The level is kept (the random gain comes after), and babble made from the batch carries the change too.
+        The tilt keeps the level (the random gain comes after); babble made from the batch carries the change too.
+        The tilt pivots at the lowest FFT bin, like the noise's, so a positive one lifts the speech's own rumble
+        below 100 Hz most.
         """
         cfg, b, dev = self.cfg, clean.shape[0], clean.device
         if cfg.p_speech_speed > 0:
             factor = 2 ** float(self._uniform([math.log2(s) for s in cfg.speech_speed], 1, dev))
-            clean = torch.where(self._chance(cfg.p_speech_speed, b, dev) > 0, change_speed(clean, factor), clean)
+            # Steps of 1/100, not the noise's 1/20: within 0.9-1.1 that would round a quarter of the draws to 1.0.
+            faster = change_speed(clean, factor, loop=False, base=100)
+            clean = torch.where(self._chance(cfg.p_speech_speed, b, dev) > 0, faster, clean)
         if cfg.p_speech_tilt > 0:
             exponent = self._uniform(cfg.speech_tilt, b, dev) * self._chance(cfg.p_speech_tilt, b, dev)[:, 0]
             rms = clean.pow(2).mean(dim=-1, keepdim=True).sqrt()

@@ -129,6 +129,10 @@ def test_speech_variation_changes_the_target_and_the_mix_alike():
     noisy, target, _ = Corruptor(cfg, 161, torch.Generator().manual_seed(0))(tone, torch.randn_like(tone), 101)
     assert [peak_hz(t) for t in target] == [1250.0] * 4  # a higher voice, and it is what the loss compares with
     assert torch.allclose(snr_db(target, noisy), torch.full((4,), 5.0), atol=0.1)  # the mix is built from it
+    assert target[:, int(0.81 * n):].abs().max() < 1e-3  # the utterance ends; its start is not looped in
+    cfg = only_recorded_noise(p_speech_speed=1.0, speech_speed=(1.03, 1.03))
+    _, target, _ = Corruptor(cfg, 161, torch.Generator().manual_seed(0))(tone, torch.randn_like(tone), 101)
+    assert [peak_hz(t) for t in target] == [1031.0] * 4  # 100/97: fine steps, not rounded to 20/19
     white = torch.randn(4, n, generator=torch.Generator().manual_seed(1))
     cfg = only_recorded_noise(p_speech_tilt=1.0, speech_tilt=(0.5, 0.5))
     _, target, _ = Corruptor(cfg, 161, torch.Generator().manual_seed(0))(white, torch.randn_like(white), 101)
