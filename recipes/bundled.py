@@ -1,4 +1,4 @@
-"""Stage 1 of the bundled default model (speechdae/pretrained/default.pt); stages 2 to 11 fine-tune it.
+"""Stage 1 of the bundled default model (speechdae/pretrained/default.pt); stages 2 to 13 fine-tune it.
 
     python recipes/bundled.py [--out runs/bundled] [--device auto]
 
@@ -14,7 +14,8 @@ noise, 3.5 min) give v5; `recipes/bundled_cpu_vary.py` (CPU, 45 min) gives v6, a
 `recipes/bundled_cpu_noise.py` (CPU, 50 min, 12 more minutes of noise) gives v7; `recipes/bundled_cpu_repeat.py`
 and `recipes/bundled_cpu_more.py` (CPU, 50 min each, 18 more minutes of noise) give v8;
 `recipes/bundled_cpu_more_repeat.py` and `recipes/bundled_cpu_speech.py` (CPU, 50 min each, the second with
-recoloured speech) give v9, the bundled model: SI-SDR 10.42, PESQ 1.746, STOI 0.845.
+recoloured speech) give v9; `recipes/bundled_cpu_speech_repeat.py` and `recipes/bundled_cpu_speech_long.py`
+(CPU, 28 and 75 min, stage 11's recipe again) give v10, the bundled model: SI-SDR 10.49, PESQ 1.761, STOI 0.847.
 """
 import os
 from pathlib import Path

@@ -7,7 +7,8 @@
     python recipes/bundled_cpu_vary.py          # stage 6 (CPU, 45 min): v6
     python recipes/bundled_cpu_noise.py         # stage 7 (CPU, 50 min, more noise): v7
     python recipes/bundled_cpu_repeat.py        # stage 8 (CPU, 50 min), then recipes/bundled_cpu_more.py (v8)
-    python recipes/bundled_cpu_more_repeat.py   # stage 10 (CPU, 50 min), then recipes/bundled_cpu_speech.py (v9, shipped)
+    python recipes/bundled_cpu_more_repeat.py   # stage 10 (CPU, 50 min), then recipes/bundled_cpu_speech.py (v9)
+    python recipes/bundled_cpu_speech_repeat.py # stage 12 (CPU, 28 min), then recipes/bundled_cpu_speech_long.py (v10, shipped)
 
 Starts from the weights of recipes/bundled.py's model (--init-from picks another start) with a fresh
 optimizer and a new warm-up + cosine schedule. The SI-SDR term scores the waveform after the inverse STFT, so
