@@ -14,6 +14,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from .spectral import STFTConfig
 
 log = logging.getLogger("speechdae.train")
 VARIANTS = ("denoising", "plain", "sparse", "contractive")
+SELECT_ON = ("si_sdr", "si_sdr_hp", "stoi")  # validation scores computed on every validation item
 PATH_LISTS = ("speech", "noise", "val_noise")  # config keys holding lists of folders, files or manifests
 
 
@@ -55,6 +57,8 @@ class TrainConfig:
     complex_weight: float = 0.3  # share of the compressed complex loss vs compressed magnitude loss
     speech_weight: float = 2.0  # > 1 penalises removing speech more than leaving noise
     sisdr_weight: float = 0.0  # optional waveform SI-SDR term (negative dB, scaled by 1/100)
+    stoi_weight: float = 0.0  # optional waveform STOI term (torch_stoi's differentiable STOI, negated)
+    select_on: str = "si_sdr"  # validation score that picks best.pt: si_sdr | si_sdr_hp | stoi (not the few-item pesq)
     ema_decay: float = 0.0  # > 0: validate and ship a moving average of the weights (e.g. 0.999), not the last step's
     checkpoint_every: int = 100
     val_every: int = 500
@@ -74,6 +78,8 @@ class TrainConfig:
     def __post_init__(self):
         if self.variant not in VARIANTS:
             raise SpeechDAEError(f"unknown variant {self.variant!r}; choose one of {', '.join(VARIANTS)}")
+        if self.select_on not in SELECT_ON:
+            raise SpeechDAEError(f"unknown select_on {self.select_on!r}; choose one of {', '.join(SELECT_ON)}")
 
 
 def config_from_dict(d: dict) -> TrainConfig:
@@ -155,6 +161,15 @@ class Trainer:
         self.rng = np.random.default_rng(cfg.seed + 1000 * self.rank)
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1000 * self.rank + 1)
         self.corruptor = Corruptor(cfg.corruption, cfg.stft.n_bins, self.gen)
+        self.stoi_loss = None
+        if cfg.stoi_weight:
+            # torch_stoi (Asteroid's author) is STOI's own 1/3-octave envelope correlation in torch; pystoi,
+            # which scores evaluation, is numpy only and cannot pass gradients.
+            from torch_stoi import NegSTOILoss
+
+            with warnings.catch_warnings():  # its resampler's method name, deprecated by torchaudio
+                warnings.simplefilter("ignore", UserWarning)
+                self.stoi_loss = NegSTOILoss(cfg.stft.sample_rate).to(self.device)
         self.amp = cfg.amp and self.device.type == "cuda"
 
     def lr(self) -> float:
@@ -216,11 +231,16 @@ class Trainer:
         enhanced = d.apply_mask(noisy_spec, mask.float())
         loss = spectral_loss(enhanced, clean_spec, cfg.stft.compress, cfg.complex_weight, cfg.speech_weight)
         parts = {"spectral": loss.item()}
-        if cfg.sisdr_weight:
+        if cfg.sisdr_weight or cfg.stoi_weight:
             wave = d.stft.inverse(enhanced, clean.shape[-1])
+        if cfg.sisdr_weight:
             term = -si_sdr(wave, target).mean() / 100
             loss = loss + cfg.sisdr_weight * term
             parts["sisdr"] = term.item()
+        if cfg.stoi_weight:
+            term = self.stoi_loss(wave, target).mean()
+            loss = loss + cfg.stoi_weight * term
+            parts["stoi"] = term.item()
         if cfg.variant == "sparse":
             term = code.float().abs().mean()
             loss = loss + cfg.sparse_weight * term
@@ -270,10 +290,7 @@ class Trainer:
         for i, item in enumerate(self.val_set):
             noisy = torch.from_numpy(item["noisy"])[None].to(self.device)
             est = denoiser(noisy)[0].cpu().numpy()
-            row = {"si_sdr": float(si_sdr(est, item["clean"]))}
-            if i < self.cfg.val_pesq_items:
-                row.update(score(est, item["clean"], self.cfg.stft.sample_rate))
-            rows.append(row)
+            rows.append(score(est, item["clean"], self.cfg.stft.sample_rate, with_pesq=i < self.cfg.val_pesq_items))
         keys = {k for r in rows for k in r}
         return {k: float(np.nanmean([r[k] for r in rows if k in r])) for k in keys}
 
@@ -337,7 +354,7 @@ class Trainer:
         self.step, self.best, self.elapsed = s["step"], s["best"], s["elapsed"]
         self.history = payload.get("history", [])
         if (self.out / "best.pt").exists():  # best.pt may be newer than last.pt
-            self.best = max(self.best, read_checkpoint(self.out / "best.pt")["metrics"].get("si_sdr", -math.inf))
+            self.best = max(self.best, read_checkpoint(self.out / "best.pt")["metrics"].get(self.cfg.select_on, -math.inf))
         if self.distributed:  # last.pt holds rank 0's generators only: give every rank its own fresh draw
             self.rng = np.random.default_rng([self.cfg.seed, self.rank, self.step])
             self.gen.manual_seed(hash((self.cfg.seed, self.rank, self.step)) % 2**63)
@@ -381,8 +398,8 @@ class Trainer:
                     metrics = self.validate()
                     row.update({f"val_{k}": v for k, v in metrics.items()})
                     log.info("step %d validation %s", self.step, {k: round(v, 3) for k, v in metrics.items()})
-                    if metrics["si_sdr"] > self.best:
-                        self.best = metrics["si_sdr"]
+                    if metrics[cfg.select_on] > self.best:
+                        self.best = metrics[cfg.select_on]
                         self.save("best.pt", metrics)
             if self.main:
                 logger.write(row)

@@ -189,6 +189,34 @@ def test_regularisers_change_only_the_encoder_gradient(variant, weight):
     assert (enc0 - enc1).norm() > 1e-3 * enc0.norm()
 
 
+def test_stoi_term_adds_the_weighted_negative_stoi_and_steers_the_whole_model():
+    clean, noise = clean_batch(), torch.randn(4, 16000)
+    base, with_stoi = trainer("denoising"), trainer("denoising", stoi_weight=2.0)
+    loss0, parts0 = base.loss(clean, noise)
+    loss1, parts1 = with_stoi.loss(clean, noise)  # same seeds: the same corruption draw
+    assert "stoi" not in parts0 and parts1["spectral"] == pytest.approx(parts0["spectral"])
+    assert -1 < parts1["stoi"] < -0.2  # negated STOI of the untrained model's output on the batch
+    assert loss1.item() == pytest.approx(loss0.item() + 2.0 * parts1["stoi"], abs=1e-5)
+    enc0, head0 = grads(trainer("denoising"), clean, noise)
+    enc1, head1 = grads(trainer("denoising", stoi_weight=2.0), clean, noise)
+    assert (head0 - head1).norm() > 1e-3 * head0.norm() and (enc0 - enc1).norm() > 1e-3 * enc0.norm()
+
+
+def test_best_checkpoint_is_picked_on_the_asked_validation_score(tmp_path, corpus, monkeypatch):
+    # Scripted validation scores that disagree: SI-SDR peaks at the first validation, STOI at the second.
+    scripted = iter([{"si_sdr": 9.0, "si_sdr_hp": 9.0, "stoi": 0.70}, {"si_sdr": 8.0, "si_sdr_hp": 8.0, "stoi": 0.90},
+                     {"si_sdr": 7.0, "si_sdr_hp": 7.0, "stoi": 0.80}])
+    monkeypatch.setattr(Trainer, "validate", lambda self: next(scripted))
+    cfg = TrainConfig(speech=[corpus / "speech"], noise=[corpus / "noise"], model=TINY, batch_size=2, steps=30,
+                      val_every=10, checkpoint_every=10, val_fraction=0.2, cache_dir=None, out=str(tmp_path / "run"),
+                      select_on="stoi")
+    Trainer(cfg).run()
+    best = read_checkpoint(tmp_path / "run" / "best.pt")
+    assert best["state"]["step"] == 20 and best["metrics"]["stoi"] == 0.90
+    with pytest.raises(SpeechDAEError, match="select_on"):
+        TrainConfig(select_on="pesq")
+
+
 def test_plain_autoencoder_sees_clean_input():
     t = trainer("plain")
     clean = clean_batch()
