@@ -163,8 +163,8 @@ class Trainer:
         self.corruptor = Corruptor(cfg.corruption, cfg.stft.n_bins, self.gen)
         self.stoi_loss = None
         if cfg.stoi_weight:
-            # torch_stoi (Asteroid's author) is STOI's own 1/3-octave envelope correlation in torch; pystoi,
-            # which scores evaluation, is numpy only and cannot pass gradients.
+            # torch_stoi, from pystoi's maintainer, is STOI's own 1/3-octave envelope correlation in torch;
+            # pystoi, which scores evaluation, is numpy only and passes no gradients.
             from torch_stoi import NegSTOILoss
 
             with warnings.catch_warnings():  # its resampler's method name, deprecated by torchaudio
@@ -354,7 +354,8 @@ class Trainer:
         self.step, self.best, self.elapsed = s["step"], s["best"], s["elapsed"]
         self.history = payload.get("history", [])
         if (self.out / "best.pt").exists():  # best.pt may be newer than last.pt
-            self.best = max(self.best, read_checkpoint(self.out / "best.pt")["metrics"].get(self.cfg.select_on, -math.inf))
+            scores = read_checkpoint(self.out / "best.pt")["metrics"]
+            self.best = max(self.best, scores.get(self.cfg.select_on, -math.inf))
         if self.distributed:  # last.pt holds rank 0's generators only: give every rank its own fresh draw
             self.rng = np.random.default_rng([self.cfg.seed, self.rank, self.step])
             self.gen.manual_seed(hash((self.cfg.seed, self.rank, self.step)) % 2**63)
