@@ -4,10 +4,18 @@ Analysis is `torch.stft`; synthesis is `irfft` + window + overlap-add with `torc
 `torch.istft` is not used because the streaming path has to carry the overlap-add tail between calls, and
 `istft(center=False)` rejects a window whose envelope is zero at the first sample (NOLA check).
 
+Windows. With `synthesis` unset the analysis and synthesis windows are one sqrt-Hann of `n_fft` samples. With
+`synthesis` shorter than `n_fft` they are asymmetric (Mauler and Martin 2007; Wang et al. 2022): a long analysis
+window (e.g. 512 samples: 257 bins 31 Hz apart, fine enough to resolve a voice's harmonics) and a synthesis
+window that is zero except over the frame's last `synthesis` samples. Their product over those samples is a Hann
+window of `synthesis` samples, which sums to a constant at the hop, so reconstruction stays perfect, while the
+latency is set by the synthesis window alone (320 samples: 20 ms).
+
 Frame convention (the same offline and streaming): the signal is preceded by `n_fft - hop` zeros, so every
 real sample is covered by the same number of frames and reconstruction is exact at both ends. Frame m
-covers padded samples [m*hop, m*hop + n_fft); once frame m is synthesised, padded samples below (m+1)*hop are
-final. That is why the streaming latency is `n_fft - hop` samples plus at most one hop of buffering.
+covers padded samples [m*hop, m*hop + n_fft) and contributes to the output only over its last `synthesis`
+samples; once frame m is synthesised, padded samples below (m+1)*hop + n_fft - synthesis are final. That is why
+the streaming latency is `synthesis - hop` samples plus at most one hop of buffering: `synthesis` in all.
 """
 from __future__ import annotations
 
@@ -24,10 +32,24 @@ class STFTConfig:
     n_fft: int = 320  # 20 ms at 16 kHz: the whole algorithmic latency of the causal model
     hop: int = 160  # 10 ms
     compress: float = 0.3  # magnitude power-law compression for model input and loss
+    synthesis: int = 0  # synthesis window length (the latency); 0: n_fft, the symmetric window of v1 to v10
 
     def __post_init__(self):
-        if self.n_fft % self.hop or self.n_fft < 2 * self.hop:
-            raise ValueError(f"n_fft ({self.n_fft}) must be a multiple of hop ({self.hop}) and at least twice it")
+        m = self.synthesis_len
+        if m % self.hop or m < 2 * self.hop or m > self.n_fft:
+            raise ValueError(f"the synthesis window ({m}) must be a multiple of hop ({self.hop}), at least twice it "
+                             f"and at most n_fft ({self.n_fft})")
+        if self.n_fft % 2:
+            raise ValueError(f"n_fft must be even, got {self.n_fft}")
+
+    @property
+    def synthesis_len(self) -> int:
+        return self.synthesis or self.n_fft
+
+    @property
+    def synthesis_pad(self) -> int:
+        """Output samples before the first real one, counted from the synthesis window's start in frame 0."""
+        return self.synthesis_len - self.hop
 
     @property
     def n_bins(self) -> int:
@@ -39,26 +61,40 @@ class STFTConfig:
 
     @property
     def latency_samples(self) -> int:
-        """Worst-case delay from an input sample to its denoised output in streaming: one window."""
-        return self.n_fft
+        """Worst-case delay from an input sample to its denoised output in streaming: one synthesis window."""
+        return self.synthesis_len
+
+
+def stft_windows(cfg: STFTConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """(analysis, synthesis) windows of n_fft samples, float64, whose overlapped products sum to exactly one."""
+    n, m, hop = cfg.n_fft, cfg.synthesis_len, cfg.hop
+    hann = lambda size: torch.hann_window(size, periodic=True, dtype=torch.float64)  # noqa: E731
+    if m == n:
+        analysis = hann(n).sqrt()
+        product = hann(n)
+    else:
+        d = m // 2  # the falling half of both windows: the last d samples of the frame
+        analysis = torch.cat([hann(2 * (n - d))[: n - d].sqrt(), hann(2 * d)[d:].sqrt()])
+        product = torch.cat([torch.zeros(n - m, dtype=torch.float64), hann(m)])
+    product = product * hop / product.sum()  # overlapped at the hop, the products now sum to one
+    synthesis = torch.where(analysis > 0, product / analysis.clamp(min=1e-30), torch.zeros_like(analysis))
+    return analysis, synthesis
 
 
 class STFT(torch.nn.Module):
-    """sqrt-Hann analysis and synthesis windows; their product sums to a constant at any hop dividing n_fft."""
+    """Analysis by torch.stft, synthesis by irfft, window and overlap-add (see the module docstring)."""
 
     def __init__(self, cfg: STFTConfig):
         super().__init__()
         self.cfg = cfg
-        window = torch.hann_window(cfg.n_fft, periodic=True, dtype=torch.float64).sqrt()
-        # Scale the synthesis window so that overlapping analysis*synthesis windows sum to exactly one.
-        overlap_gain = (window**2).sum() / cfg.hop
-        self.synthesis_scale = float(1 / overlap_gain)  # synthesis window = window * synthesis_scale
-        self.register_buffer("window", window.float(), persistent=False)
-        self.register_buffer("synthesis_window", (window / overlap_gain).float(), persistent=False)
+        analysis, synthesis = stft_windows(cfg)
+        self.register_buffer("window", analysis.float(), persistent=False)
+        # Only the last `synthesis_len` samples of a synthesised frame are non-zero: the overlap-add skips the rest.
+        self.register_buffer("synthesis_window", synthesis[cfg.n_fft - cfg.synthesis_len :].float(), persistent=False)
 
     def frames_for(self, n_samples: int) -> int:
         """Number of frames needed so that all `n_samples` real samples are final."""
-        return max(1, math.ceil((n_samples + self.cfg.pad_left) / self.cfg.hop))
+        return max(1, math.ceil((n_samples + self.cfg.synthesis_pad) / self.cfg.hop))
 
     def analyze(self, padded: torch.Tensor) -> torch.Tensor:
         """(B, n_fft + (T-1)*hop) padded samples -> complex spectrum (B, n_bins, T)."""
@@ -66,15 +102,18 @@ class STFT(torch.nn.Module):
                           return_complex=True)
 
     def synthesize(self, spec: torch.Tensor, tail: torch.Tensor | None = None):
-        """Complex (B, n_bins, T) -> (T*hop final samples, new overlap tail of n_fft - hop samples)."""
-        cfg = self.cfg
-        frames = torch.fft.irfft(spec, n=cfg.n_fft, dim=1) * self.synthesis_window[:, None]
+        """Complex (B, n_bins, T) -> (T*hop final samples, new overlap tail of synthesis - hop samples).
+
+        Sample 0 of the result is padded sample n_fft - synthesis of frame 0 (where its synthesis window starts).
+        """
+        cfg, m = self.cfg, self.cfg.synthesis_len
+        frames = torch.fft.irfft(spec, n=cfg.n_fft, dim=1)[:, cfg.n_fft - m :] * self.synthesis_window[:, None]
         n_frames = frames.shape[-1]
-        length = (n_frames - 1) * cfg.hop + cfg.n_fft
-        out = F.fold(frames, output_size=(1, length), kernel_size=(1, cfg.n_fft), stride=(1, cfg.hop))
+        length = (n_frames - 1) * cfg.hop + m
+        out = F.fold(frames, output_size=(1, length), kernel_size=(1, m), stride=(1, cfg.hop))
         out = out.reshape(frames.shape[0], length)
         if tail is not None:
-            out[:, : cfg.pad_left] += tail  # out is fold's fresh tensor: adding in place saves a copy per hop
+            out[:, : cfg.synthesis_pad] += tail  # out is fold's fresh tensor: adding in place saves a copy per hop
         ready = n_frames * cfg.hop
         return out[:, :ready], out[:, ready:]
 
@@ -91,7 +130,7 @@ class STFT(torch.nn.Module):
     def inverse(self, spec: torch.Tensor, length: int) -> torch.Tensor:
         """Offline synthesis back to (B, length), aligned with the input of `forward`."""
         out, _ = self.synthesize(spec)
-        return out[:, self.cfg.pad_left : self.cfg.pad_left + length]
+        return out[:, self.cfg.synthesis_pad : self.cfg.synthesis_pad + length]
 
     def compress(self, mag: torch.Tensor) -> torch.Tensor:
         # The small floor keeps the gradient of x**0.3 finite at silent bins.

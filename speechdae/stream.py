@@ -3,7 +3,7 @@
 Three pieces of state make the output independent of how the input is chunked: the analysis buffer
 (samples not yet in a whole frame), every causal convolution's past frames (the model's stream states), and the
 overlap-add tail. Each call runs the model only on the new frames. Output sample i is input sample i
-denoised: the first n_fft - hop samples of the padded stream are dropped, so nothing needs re-aligning.
+denoised: the first synthesis - hop samples of the synthesised stream are dropped, so nothing needs re-aligning.
 Because outputs are only emitted once overlap-add is complete, there is no window edge to click at.
 
 A live stream is fed one hop per call, and then each call is one traced graph of the whole step (analysis,
@@ -52,7 +52,7 @@ def traced_hop(denoiser, min_gain: float, channels: int):
     if key not in cache:
         cfg = denoiser.stft.cfg
         frame = torch.zeros(channels, cfg.n_fft, dtype=param.dtype, device=param.device)
-        tail = frame.new_zeros(channels, cfg.pad_left)
+        tail = frame.new_zeros(channels, cfg.synthesis_pad)
         states = initial_states(denoiser.model, channels, frame)
         step = HopStep(denoiser, min_gain, StreamingStep(denoiser.model))
         with warnings.catch_warnings(), torch.no_grad():
@@ -78,10 +78,10 @@ class StreamingDenoiser:
     def reset(self):
         param = next(self.denoiser.parameters())
         self._buffer = torch.zeros(self.channels, self.cfg.pad_left, dtype=param.dtype, device=param.device)
-        self._tail = self._buffer.new_zeros(self.channels, self.cfg.pad_left)
+        self._tail = self._buffer.new_zeros(self.channels, self.cfg.synthesis_pad)
         self._states = None  # each causal convolution's past frames, made on the first frame
         self._steps = None  # (one-hop traced step, several-frame step), looked up once per stream: not per hop
-        self._to_drop = self.cfg.pad_left
+        self._to_drop = self.cfg.synthesis_pad
         self.samples_in = 0
         self.samples_out = 0
 
