@@ -5,6 +5,12 @@ Frequency bins are the input channels and time is the convolution axis. The enco
 1.3 s of past context, and the decoder widens it back to one gain per bin (a sigmoid mask) that is applied
 to the noisy magnitude; the noisy phase is reused.
 
+With `low_bins` set (speechdae 2), the frame is first merged into bands: the lowest `low_bins` bins stay as they
+are (a voice's harmonics are resolved there) and the rest are merged into `bands` bands equally spaced on the ERB
+scale, as GTCRN and DeepFilterNet do; the decoder then gives one gain per band, spread back over the bins by
+the same triangular filters (`gain="bands"`), or one gain per bin (`gain="bins"`). Both maps are fixed matrices:
+they cost one small matrix product per frame and carry no weights.
+
 Every convolution is causal and can run in two modes that compute the same numbers:
 offline (the past is zeros) and streaming (the past is a cache carried between calls).
 """
@@ -24,11 +30,50 @@ class ModelConfig:
     code: int = 128  # smaller than n_bins: the autoencoder's bottleneck
     kernel: int = 3
     dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 32)  # receptive field 1 + 3*(k-1) + 2*63 = 133 frames ~ 1.3 s
+    low_bins: int = 0  # > 0: keep these lowest bins, merge the rest into `bands` ERB bands (0: every bin, as v1-v10)
+    bands: int = 0
+    gain: str = "bins"  # "bins": one gain per STFT bin; "bands": one per band, spread back over the bins
+    nyquist_hz: float = 8000.0  # where the top bin lies, for the ERB band edges
 
     def __post_init__(self):
         object.__setattr__(self, "dilations", tuple(self.dilations))
         if self.code >= self.n_bins:
             raise ValueError(f"code width {self.code} must be smaller than n_bins {self.n_bins}")
+        if self.gain not in ("bins", "bands"):
+            raise ValueError(f"gain must be 'bins' or 'bands', got {self.gain!r}")
+        if self.low_bins and (self.bands < 2 or self.low_bins + self.bands > self.n_bins):
+            raise ValueError(f"{self.low_bins} kept bins and {self.bands} bands do not fit {self.n_bins} bins")
+        if self.gain == "bands" and not self.low_bins:
+            raise ValueError("gain='bands' needs low_bins and bands")
+
+    @property
+    def n_features(self) -> int:
+        """Width of the encoder's input frame: bins, or kept bins plus bands."""
+        return self.low_bins + self.bands if self.low_bins else self.n_bins
+
+
+def erb_rate(hz: torch.Tensor) -> torch.Tensor:
+    """Glasberg and Moore's ERB-rate scale (ERBs below `hz`)."""
+    return 21.4 * torch.log10(1 + 0.00437 * hz)
+
+
+def band_filters(cfg: ModelConfig) -> torch.Tensor:
+    """(n_bins, n_features) weights: identity on the kept bins, triangles equally spaced in ERB-rate above.
+
+    The triangles overlap by half, so at every bin above the first band centre the weights sum to one: read down
+    a row they interpolate band gains back to bins; divided by their column sums they average bins into bands.
+    """
+    hz = torch.arange(cfg.n_bins, dtype=torch.float64) * cfg.nyquist_hz / (cfg.n_bins - 1)
+    centres = torch.linspace(float(erb_rate(hz[cfg.low_bins])), float(erb_rate(hz[-1])), cfg.bands, dtype=torch.float64)
+    pos = erb_rate(hz)[:, None]
+    spacing = centres[1] - centres[0]
+    tri = (1 - (pos - centres[None]).abs() / spacing).clamp(min=0)
+    tri[pos[:, 0] <= centres[0], 0] = 1  # flat below the first centre and above the last: rows still sum to one
+    tri[pos[:, 0] >= centres[-1], -1] = 1
+    tri[: cfg.low_bins] = 0
+    keep = torch.zeros(cfg.n_bins, cfg.low_bins, dtype=torch.float64)
+    keep[: cfg.low_bins, : cfg.low_bins] = torch.eye(cfg.low_bins, dtype=torch.float64)
+    return torch.cat([keep, tri], dim=1).float()
 
 
 class CausalConv(nn.Module):
@@ -120,14 +165,18 @@ class DenoisingAutoencoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        k = cfg.kernel
-        self.encoder = nn.ModuleList([Block(cfg.n_bins, cfg.hidden, k), Block(cfg.hidden, cfg.code, k)])
+        k, width = cfg.kernel, cfg.n_features
+        self.encoder = nn.ModuleList([Block(width, cfg.hidden, k), Block(cfg.hidden, cfg.code, k)])
         self.context = nn.ModuleList([Block(cfg.code, cfg.code, k, d, residual=True) for d in cfg.dilations])
         self.decoder = nn.ModuleList([Block(cfg.code, cfg.hidden, k)])
-        self.head = CausalConv(cfg.hidden, cfg.n_bins, 1)
+        self.head = CausalConv(cfg.hidden, width if cfg.gain == "bands" else cfg.n_bins, 1)
+        if cfg.low_bins:  # fixed maps, rebuilt from the config: not in the state dict, so old checkpoints load
+            filters = band_filters(cfg)
+            self.register_buffer("to_bands", filters / filters.sum(0, keepdim=True), persistent=False)
+            self.register_buffer("to_bins", filters.T.contiguous(), persistent=False)
 
     def encode(self, features: torch.Tensor, cache: ConvCache | None = None) -> torch.Tensor:
-        x = features
+        x = features @ self.to_bands if self.cfg.low_bins else features
         for layer in [*self.encoder, *self.context]:
             x = layer(x, cache)
         return x
@@ -136,7 +185,8 @@ class DenoisingAutoencoder(nn.Module):
         x = code
         for layer in self.decoder:
             x = layer(x, cache)
-        return torch.sigmoid(self.head(x))
+        gain = torch.sigmoid(self.head(x))
+        return gain @ self.to_bins if self.cfg.gain == "bands" else gain
 
     def forward(self, features: torch.Tensor, cache: ConvCache | None = None, return_code: bool = False):
         """(B, n_bins, T) compressed noisy magnitudes -> (B, n_bins, T) mask in [0, 1].

@@ -16,10 +16,14 @@ SHARED = Path(os.environ.get("SPEECHDAE_DATA", ROOT.parent / "shared" / "data"))
 SAMPLES = ROOT / "speechdae" / "samples"
 
 
-def small_denoiser(stft: STFTConfig = STFTConfig(), seed: int = 0) -> Denoiser:
+V2_STFT = STFTConfig(n_fft=512, hop=160, synthesis=320)  # speechdae 2's asymmetric windows (recipes/bundled.py)
+V2_BANDS = {"low_bins": 64, "bands": 32}  # its band merge, with fewer bands to stay small
+
+
+def small_denoiser(stft: STFTConfig = STFTConfig(), seed: int = 0, **model) -> Denoiser:
     """A randomly initialised small model: for tests of the signal path, never presented as a denoiser."""
     torch.manual_seed(seed)
-    cfg = ModelConfig(n_bins=stft.n_bins, hidden=48, code=24, dilations=(1, 2, 4))
+    cfg = ModelConfig(n_bins=stft.n_bins, hidden=48, code=24, dilations=(1, 2, 4), **model)
     d = Denoiser(stft, cfg).eval()
     # Push the mask away from a constant 0.5 so that a broken path shows up in the output.
     with torch.no_grad():

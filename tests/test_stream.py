@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from speechdae.spectral import STFTConfig
 
-from conftest import small_denoiser
+from conftest import V2_BANDS, V2_STFT, small_denoiser
 
 CONFIGS = {
     8000: STFTConfig(8000, 160, 80),
@@ -15,6 +15,11 @@ CONFIGS = {
     48000: STFTConfig(48000, 960, 480),
 }
 MODELS = {rate: small_denoiser(cfg, seed=rate) for rate, cfg in CONFIGS.items()}
+# speechdae 2: asymmetric windows (20 ms latency from a 32 ms analysis window), bins merged into bands, and
+# both ways of giving the gain.
+MODELS[-1] = small_denoiser(V2_STFT, seed=1, **V2_BANDS)
+MODELS[-2] = small_denoiser(V2_STFT, seed=2, **V2_BANDS, gain="bands")
+CONFIGS.update({-1: V2_STFT, -2: V2_STFT})
 
 
 def offline(d, x):
