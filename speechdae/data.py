@@ -19,6 +19,13 @@ from .audio import read_audio
 from .errors import SpeechDAEError
 
 log = logging.getLogger(__name__)
+
+
+def data_root() -> Path:
+    """The development data: $SPEECHDAE_DATA, else ../shared/data beside a source checkout (may not exist)."""
+    return Path(os.environ.get("SPEECHDAE_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus"}
 
 

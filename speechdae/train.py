@@ -6,7 +6,6 @@ every `checkpoint_every` steps with optimizer, RNG state and elapsed time; rerun
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import logging
@@ -15,7 +14,6 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,89 +21,23 @@ import torch
 import torch.distributed as dist
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from . import precision
 from .checkpoint import checkpoint_path, lineage, read_checkpoint, save_checkpoint
-from .corrupt import CorruptionConfig, Corruptor
+from .config import PATH_LISTS, SELECT_ON, VARIANTS, TrainConfig, apply_overrides, config_dict, config_from_dict
+from .corrupt import Corruptor
 from .data import AudioBank, is_validation, list_audio, noisy_pairs
 from .denoiser import Denoiser
 from .errors import SpeechDAEError
+from .losses import Loss, Target, contractive_penalty
 from .metrics import score, si_sdr
 from .model import ModelConfig
 from .spectral import STFTConfig
+from .threads import set_threads
+
+__all__ = ["TrainConfig", "Trainer", "main", "config_from_dict", "config_dict", "apply_overrides", "PATH_LISTS",
+           "SELECT_ON", "VARIANTS"]
 
 log = logging.getLogger("speechdae.train")
-VARIANTS = ("denoising", "plain", "sparse", "contractive")
-SELECT_ON = ("si_sdr", "si_sdr_hp", "stoi")  # validation scores computed on every validation item
-PATH_LISTS = ("speech", "noise", "val_noise")  # config keys holding lists of folders, files or manifests
-
-
-@dataclass
-class TrainConfig:
-    speech: list = field(default_factory=list)  # folders, files or manifests of clean speech
-    noise: list = field(default_factory=list)  # folders, files or manifests of noise recordings
-    val_noise: list = field(default_factory=list)  # other noise for validation (default: the training noise)
-    out: str = "runs/default"
-    steps: int = 2000
-    batch_size: int = 16
-    segment_seconds: float = 2.0
-    lr: float = 1e-3
-    weight_decay: float = 1e-2
-    warmup_steps: int = 100
-    grad_clip: float = 5.0
-    variant: str = "denoising"  # denoising | plain (no corruption) | sparse | contractive
-    sparse_weight: float = 1e-3  # L1 on the code
-    contractive_weight: float = 1e-3  # encoder Jacobian (Frobenius norm, by a random projection)
-    complex_weight: float = 0.3  # share of the compressed complex loss vs compressed magnitude loss
-    speech_weight: float = 2.0  # > 1 penalises removing speech more than leaving noise
-    sisdr_weight: float = 0.0  # optional waveform SI-SDR term (negative dB, scaled by 1/100)
-    stoi_weight: float = 0.0  # optional waveform STOI term (torch_stoi's differentiable STOI, negated)
-    select_on: str = "si_sdr"  # validation score that picks best.pt: si_sdr | si_sdr_hp | stoi (not the few-item pesq)
-    ema_decay: float = 0.0  # > 0: validate and ship a moving average of the weights (e.g. 0.999), not the last step's
-    checkpoint_every: int = 100
-    val_every: int = 500
-    val_fraction: float = 0.05  # file-level split of the speech files
-    val_items: int = 24
-    val_pesq_items: int = 4
-    seed: int = 0
-    device: str = "auto"
-    amp: bool = True  # bf16 autocast on CUDA only
-    time_limit_minutes: float | None = None  # stop (with a checkpoint) after this long
-    init_from: str | None = None  # fine-tune: start from this checkpoint's weights ("default": the bundled model)
-    cache_dir: str | None = ".cache/audio"
-    stft: STFTConfig = field(default_factory=STFTConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    corruption: CorruptionConfig = field(default_factory=CorruptionConfig)
-
-    def __post_init__(self):
-        if self.variant not in VARIANTS:
-            raise SpeechDAEError(f"unknown variant {self.variant!r}; choose one of {', '.join(VARIANTS)}")
-        if self.select_on not in SELECT_ON:
-            raise SpeechDAEError(f"unknown select_on {self.select_on!r}; choose one of {', '.join(SELECT_ON)}")
-
-
-def config_from_dict(d: dict) -> TrainConfig:
-    """Rebuild a TrainConfig from its asdict() form, refusing unknown or mistyped keys."""
-    nested = {"stft": STFTConfig, "model": ModelConfig, "corruption": CorruptionConfig}
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = set(d) - known
-    if unknown:
-        raise SpeechDAEError(f"unknown training config keys: {', '.join(sorted(unknown))}")
-    kw = dict(d)
-    for key in PATH_LISTS:
-        if isinstance(kw.get(key), str):
-            kw[key] = [kw[key]]
-    for key, cls in nested.items():
-        if isinstance(kw.get(key), dict):
-            names = {f.name for f in dataclasses.fields(cls)}
-            bad = set(kw[key]) - names
-            if bad:
-                raise SpeechDAEError(f"unknown {key} config keys: {', '.join(sorted(bad))}")
-            kw[key] = cls(**kw[key])
-    for f in dataclasses.fields(TrainConfig):  # catch mistyped values here, not deep inside training
-        default = f.default if f.default is not dataclasses.MISSING else None
-        if f.name in kw and isinstance(default, (int, float)) and not isinstance(default, bool):
-            if isinstance(kw[f.name], bool) or not isinstance(kw[f.name], (int, float)):
-                raise SpeechDAEError(f"training config: {f.name} must be a number, got {kw[f.name]!r}")
-    return TrainConfig(**kw)
 
 
 def pick_device(name: str) -> torch.device:
@@ -114,21 +46,13 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def spectral_loss(enhanced: torch.Tensor, clean: torch.Tensor, c: float, complex_weight: float,
-                  speech_weight: float) -> torch.Tensor:
-    """Compressed-magnitude + compressed-complex MSE, with under-estimates (lost speech) weighted up."""
-    em, cm = (enhanced.abs() + 1e-8) ** c, (clean.abs() + 1e-8) ** c
-    err = em - cm
-    mag = (torch.where(err < 0, speech_weight, 1.0) * err.pow(2)).mean()
-    ec = em * enhanced / (enhanced.abs() + 1e-8)
-    cc = cm * clean / (clean.abs() + 1e-8)
-    cplx = (ec - cc).abs().pow(2).mean()
-    return (1 - complex_weight) * mag + complex_weight * cplx
-
-
 class Trainer:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
+        if cfg.threads or torch.get_num_threads() != 1:
+            self.threads = set_threads(cfg.threads or None)
+        else:
+            self.threads = 1
         self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
         self.device = pick_device(cfg.device)
         if self.distributed:
@@ -170,7 +94,8 @@ class Trainer:
             with warnings.catch_warnings():  # its resampler's method name, deprecated by torchaudio
                 warnings.simplefilter("ignore", UserWarning)
                 self.stoi_loss = NegSTOILoss(cfg.stft.sample_rate).to(self.device)
-        self.amp = cfg.amp and self.device.type == "cuda"
+        self.loss_fn = Loss(cfg, self.denoiser.stft, self.stoi_loss)
+        self.autocast = precision.autocast_dtype(cfg.amp, self.device)  # the model's forward only: see precision.py
 
     def lr(self) -> float:
         """Warm-up, then cosine decay to 5 %. With a time limit, progress is whichever of steps or time is
@@ -220,27 +145,15 @@ class Trainer:
             noisy, target, feature_mask = clean, clean, None
         else:
             noisy, target, feature_mask = self.corruptor(clean, noise, n_frames)
-        noisy_spec, clean_spec = d.stft(noisy), d.stft(target)
-        features = d.features(noisy_spec)  # the same three steps as Denoiser.enhance_spec, spelled out
+        t = Target.make(d.stft(noisy), d.stft(target), target, cfg.stft.compress)
+        features = d.stft.compress(t.noisy_mag)  # Denoiser.features, from the magnitude computed once
         if feature_mask is not None:
             features = features * feature_mask
         if cfg.variant == "contractive":
             features.requires_grad_(True)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+        with torch.autocast(self.device.type, dtype=self.autocast or torch.bfloat16, enabled=self.autocast is not None):
             mask, code = self.model(features, return_code=True)
-        enhanced = d.apply_mask(noisy_spec, mask.float())
-        loss = spectral_loss(enhanced, clean_spec, cfg.stft.compress, cfg.complex_weight, cfg.speech_weight)
-        parts = {"spectral": loss.item()}
-        if cfg.sisdr_weight or cfg.stoi_weight:
-            wave = d.stft.inverse(enhanced, clean.shape[-1])
-        if cfg.sisdr_weight:
-            term = -si_sdr(wave, target).mean() / 100
-            loss = loss + cfg.sisdr_weight * term
-            parts["sisdr"] = term.item()
-        if cfg.stoi_weight:
-            term = self.stoi_loss(wave, target).mean()
-            loss = loss + cfg.stoi_weight * term
-            parts["stoi"] = term.item()
+        loss, parts = self.loss_fn(mask.float(), t)
         if cfg.variant == "sparse":
             term = code.float().abs().mean()
             loss = loss + cfg.sparse_weight * term
@@ -372,6 +285,12 @@ class Trainer:
     def run(self) -> dict:
         cfg = self.cfg
         self.out.mkdir(parents=True, exist_ok=True)
+        if self.main:  # a kill during a checkpoint write leaves its temporary file (audio.atomic_path): clear those
+            for stale in self.out.glob(".*.partial*"):
+                stale.unlink(missing_ok=True)
+            log.info("%s; %d torch thread(s) per process, %d process(es); model %s, %d parameters",
+                     precision.describe(cfg.amp, self.device), torch.get_num_threads(), self.world,
+                     self.device, self.denoiser.n_params())
         self.load_data()
         self.make_val_set()
         if not self.try_resume() and cfg.init_from:  # a resumed fine-tune keeps its own progress
@@ -379,8 +298,10 @@ class Trainer:
         logger = CsvLog(self.out / "log.csv", self.step) if self.main else None
         from tqdm import tqdm
 
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=not self.main, dynamic_ncols=True,
-                   mininterval=1 if sys.stderr.isatty() else 60)
+        # A bar only on a terminal; into a log file, a line every 60 s instead (tqdm redraws per postfix otherwise).
+        tty = sys.stderr.isatty()
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not (self.main and tty), dynamic_ncols=True)
+        last_line = time.time()
         metrics = {}
         while self.step < cfg.steps:
             t0 = time.time()
@@ -391,7 +312,11 @@ class Trainer:
                 dist.all_reduce(t, op=dist.ReduceOp.MAX)
                 self.elapsed = t.item()
             bar.update(1)
-            bar.set_postfix(loss=f"{loss:.4f}")
+            bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+            if self.main and not tty and time.time() - last_line > 60:
+                last_line = time.time()
+                log.info("step %d loss %.4f, %.1f of %s training minutes", self.step, loss, self.elapsed / 60,
+                         f"{cfg.time_limit_minutes:g}" if cfg.time_limit_minutes else "unlimited")
             row = {"step": self.step, "loss": loss, "grad_norm": norm, **parts}
             timed_out = bool(cfg.time_limit_minutes) and self.elapsed > 60 * cfg.time_limit_minutes
             if self.step % cfg.val_every == 0 or self.step == cfg.steps or timed_out:
@@ -430,13 +355,6 @@ class Trainer:
             log.warning("no training plot: %s", e)
 
 
-def contractive_penalty(code: torch.Tensor, features: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """||J||_F^2 of the encoder, estimated by one random projection: E_v ||J^T v||^2 = ||J||_F^2."""
-    v = torch.randn(code.shape, generator=gen, device=code.device)
-    (jtv,) = torch.autograd.grad(code, features, grad_outputs=v, create_graph=True)
-    return jtv.pow(2).sum() / code.shape[0] / code.shape[-1]
-
-
 class CsvLog:
     """Appends one row a step; on resume, rows past the checkpoint's step are dropped."""
 
@@ -467,34 +385,35 @@ class CsvLog:
         tmp.replace(self.path)
 
 
-def config_dict(cfg: TrainConfig) -> dict:
-    d = dataclasses.asdict(cfg)
-    for key in PATH_LISTS:
-        d[key] = [str(p) for p in getattr(cfg, key)]
-    return d
+def usage(cfg: TrainConfig) -> str:
+    lines = ["Train a speechdae denoiser (rerunning the same command resumes from OUT/last.pt).",
+             "Every setting of the recipe can be changed as --key=value (lists: --speech DIR DIR ...);",
+             "nested ones by a dotted path, e.g. --model.code=96 --corruption.p_babble=0.3. Settings and recipe values:"]
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            lines += [f"  --{f.name}.{k}={v}" for k, v in dataclasses.asdict(value).items()]
+        else:
+            lines.append(f"  --{f.name}={value}")
+    return "\n".join(lines)
 
 
 def main(cfg: TrainConfig, argv=None):
-    """Run a recipe, with command-line overrides of the common settings."""
-    p = argparse.ArgumentParser(description="Train a speechdae denoiser (resumes from OUT/last.pt).")
-    p.add_argument("--out", default=cfg.out)
-    p.add_argument("--steps", type=int, default=cfg.steps)
-    p.add_argument("--batch-size", type=int, default=cfg.batch_size)
-    p.add_argument("--device", default=cfg.device)
-    p.add_argument("--speech", nargs="+", default=cfg.speech)
-    p.add_argument("--noise", nargs="+", default=cfg.noise)
-    p.add_argument("--val-noise", nargs="+", default=cfg.val_noise, help="noise for validation only")
-    p.add_argument("--variant", default=cfg.variant, choices=VARIANTS)
-    p.add_argument("--time-limit", type=float, default=cfg.time_limit_minutes, help="minutes")
-    p.add_argument("--seed", type=int, default=cfg.seed)
-    p.add_argument("--init-from", default=cfg.init_from, metavar="CHECKPOINT",
-                   help='fine-tune: start from these weights ("default": the bundled model)')
-    a = p.parse_args(argv)
-    cfg = dataclasses.replace(cfg, out=a.out, steps=a.steps, batch_size=a.batch_size, device=a.device,
-                              speech=a.speech, noise=a.noise, val_noise=a.val_noise, variant=a.variant,
-                              time_limit_minutes=a.time_limit, seed=a.seed, init_from=a.init_from)
+    """Run a recipe, with every setting overridable from the command line (`--key=value`)."""
+    if argv is None:  # run as a recipe script: an error is one line and exit code 2, as `speechdae train` does it
+        try:
+            return main(cfg, sys.argv[1:])
+        except SpeechDAEError as e:
+            print(f"speechdae: error: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
+    if any(a in ("-h", "--help") for a in argv):
+        print(usage(cfg))
+        return {}
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    cfg = apply_overrides(cfg, argv)
     metrics = Trainer(cfg).run()
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"done: {cfg.out}/best.pt {metrics}")
+        best = Path(cfg.out) / "best.pt"  # what best.pt holds, which may be an earlier validation than the last
+        held = read_checkpoint(best)["metrics"] if best.exists() else metrics
+        print(f"done: {best} {({k: round(v, 3) for k, v in held.items()})}")
     return metrics

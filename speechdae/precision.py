@@ -1,0 +1,68 @@
+"""Which float type the model's matrix products run in during training: bf16 where the hardware makes it pay.
+
+bf16 autocast wraps the model's forward only. The STFT, the features, the mask applied to the spectrum, the loss
+and the metrics stay fp32: the loss sums small squared errors of compressed magnitudes over a million bins, where
+bf16's 8-bit mantissa would round away the differences it is trying to reduce, and the FFTs have no bf16 kernel
+on the CPU. Weights, gradients and the optimizer state stay fp32 too (autocast casts a copy per product).
+
+"auto" asks the hardware. A CUDA device with bf16 support uses it. On a CPU, bf16 matrix products are fast only
+with AMX or AVX512-BF16 units; without them oneDNN emulates them and they are far slower than fp32 (measured on
+an AVX2-only AMD EPYC: 0.9 GFLOP/s against 87 GFLOP/s). So "auto" checks the CPU flags and then times one
+product of each type (a few milliseconds) and picks bf16 only when it is clearly faster.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+def cpu_has_bf16_units() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags.split() for f in ("amx_bf16", "avx512_bf16"))
+
+
+def _time_matmul(dtype: torch.dtype, size: int = 512, repeats: int = 5) -> float:
+    a = torch.randn(size, size).to(dtype)
+    b = torch.randn(size, size).to(dtype)
+    a @ b  # first call: kernel selection
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return (time.perf_counter() - t0) / repeats
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_bf16_speedup() -> float:
+    """fp32 time over bf16 time for a 512x512 matrix product on this CPU (> 1: bf16 is faster)."""
+    return _time_matmul(torch.float32) / _time_matmul(torch.bfloat16)
+
+
+def autocast_dtype(mode: str, device: torch.device) -> torch.dtype | None:
+    """The dtype to autocast the model to for `mode` ("auto", "bf16", "off") on `device`; None: fp32."""
+    if mode == "off":
+        return None
+    if mode == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    if device.type == "cpu" and cpu_has_bf16_units() and cpu_bf16_speedup() > 1.5:
+        return torch.bfloat16
+    return None
+
+
+def describe(mode: str, device: torch.device) -> str:
+    dtype = autocast_dtype(mode, device)
+    name = "bf16 autocast" if dtype is torch.bfloat16 else "fp32"
+    if mode == "auto" and device.type == "cpu":
+        units = "with" if cpu_has_bf16_units() else "without"
+        return f"precision: {name} (amp=auto: this CPU is {units} bf16 matrix units)"
+    return f"precision: {name} (amp={mode})"
