@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+COMPRESS_FLOOR = 1e-8  # added to magnitudes before compression: keeps the gradient of x**0.3 finite at silence
+
 
 @dataclass(frozen=True)
 class STFTConfig:
@@ -92,6 +94,13 @@ class STFT(torch.nn.Module):
         # Only the last `synthesis_len` samples of a synthesised frame are non-zero: the overlap-add skips the rest.
         self.register_buffer("synthesis_window", synthesis[cfg.n_fft - cfg.synthesis_len :].float(), persistent=False)
 
+    @property
+    def synthesis_scale(self) -> float | None:
+        """Symmetric windows only: synthesis window = analysis window * this (None for asymmetric ones)."""
+        if self.cfg.synthesis_len != self.cfg.n_fft:
+            return None
+        return float(self.synthesis_window[1] / self.window[1])
+
     def frames_for(self, n_samples: int) -> int:
         """Number of frames needed so that all `n_samples` real samples are final."""
         return max(1, math.ceil((n_samples + self.cfg.synthesis_pad) / self.cfg.hop))
@@ -134,4 +143,41 @@ class STFT(torch.nn.Module):
 
     def compress(self, mag: torch.Tensor) -> torch.Tensor:
         # The small floor keeps the gradient of x**0.3 finite at silent bins.
-        return (mag + 1e-8) ** self.cfg.compress
+        return (mag + COMPRESS_FLOOR) ** self.cfg.compress
+
+    def describe(self, with_windows: bool = False) -> dict:
+        """The DSP contract, from this STFT's own settings: what export metadata and `speechdae info` print.
+
+        Frames: xp = pad_left zeros + x + zeros; frame m = rfft(analysis * xp[m*hop : m*hop + n_fft]).
+        Synthesis: y_m = irfft(Y[:, m], n_fft) * synthesis (zero before n_fft - synthesis_len), overlap-added
+        at m*hop; denoised sample i is ola[pad_left + i]. `with_windows` adds both windows as lists of numbers.
+        """
+        cfg = self.cfg
+        symmetric = cfg.synthesis_len == cfg.n_fft
+        d = {
+            "sample_rate": cfg.sample_rate,
+            "n_fft": cfg.n_fft,
+            "hop": cfg.hop,
+            "synthesis_len": cfg.synthesis_len,
+            "pad_left": cfg.pad_left,
+            "n_bins": cfg.n_bins,
+            "window": "sqrt_hann_periodic" if symmetric else "asymmetric_sqrt_hann",
+            "compress": cfg.compress,
+            "compress_floor": COMPRESS_FLOOR,
+            "feature": f"(abs(stft) + {COMPRESS_FLOOR:g}) ** {cfg.compress}",
+            "latency_samples": cfg.latency_samples,
+        }
+        n, m, half = cfg.n_fft, cfg.synthesis_len, cfg.synthesis_len // 2
+        if symmetric:
+            d["window_formula"] = (f"analysis = sqrt(hann_periodic({n})); "
+                                   f"synthesis = analysis * {self.synthesis_scale:.10g}")
+        else:
+            d["window_formula"] = (f"analysis = concat(sqrt(hann_periodic({2 * (n - half)}))[:{n - half}], "
+                                   f"sqrt(hann_periodic({m}))[{half}:]); synthesis = 0 on [0, {n - m}), then "
+                                   f"hann_periodic({m}) * {cfg.hop} / sum(hann_periodic({m})) / analysis")
+        if with_windows:
+            full = torch.zeros(cfg.n_fft, dtype=torch.float64)
+            full[cfg.n_fft - cfg.synthesis_len :] = self.synthesis_window.double()
+            d["analysis_window"] = self.window.double().tolist()
+            d["synthesis_window"] = full.tolist()
+        return d
