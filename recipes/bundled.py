@@ -1,25 +1,22 @@
-"""Stage 1 of the bundled default model (speechdae/pretrained/default.pt); stages 2 to 13 fine-tune it.
+"""The bundled model, speechdae 2, trained from scratch in one command on a CPU (or a GPU).
 
-    python recipes/bundled.py [--out runs/bundled] [--device auto]
+    python recipes/bundled.py [--out runs/bundled] [--key=value ...]       # rerun after a kill: it resumes
 
-Trains the default DenoisingAutoencoder (0.66 M parameters, 1.3 s causal context, 20 ms latency) on
-../shared/data/speech/train + ../shared/data/noise/train with every corruption of the recipe on.
-On 2 CPU cores it runs 95 minutes of training time (the time limit ends it with a low learning rate and a checkpoint; rerunning the same command after a kill resumes).
-Expected result (measured, one torch thread: 17.6k steps): validation SI-SDR 11.9 dB vs 6.0 dB noisy; on the whole
-dev set at 0/5/10 dB, SI-SDR 8.59 vs 5.06 dB, PESQ 1.60 vs 1.29, STOI 0.824 vs 0.796 (benchmarks/RESULTS.md).
-This was the bundled model v1. Then `python recipes/bundled_stage2.py` (SI-SDR term, 75 min) and
-`python recipes/bundled_stage3.py` (speech weighted x4, 35 min) give v3 (dev set 0/5/10 dB SI-SDR 9.66, PESQ
-1.66, STOI 0.838), and on a GPU `recipes/bundled_gpu.py` (7 min) and `recipes/bundled_gpu_vary.py` (varied
-noise, 3.5 min) give v5; `recipes/bundled_cpu_vary.py` (CPU, 45 min) gives v6, and
-`recipes/bundled_cpu_noise.py` (CPU, 50 min, 12 more minutes of noise) gives v7; `recipes/bundled_cpu_repeat.py`
-and `recipes/bundled_cpu_more.py` (CPU, 50 min each, 18 more minutes of noise) give v8;
-`recipes/bundled_cpu_more_repeat.py` and `recipes/bundled_cpu_speech.py` (CPU, 50 min each, the second with
-recoloured speech) give v9; `recipes/bundled_cpu_speech_repeat.py` and `recipes/bundled_cpu_speech_long.py`
-(CPU, 28 and 75 min, stage 11's recipe again) give v10, the bundled model: SI-SDR 10.49, PESQ 1.761, STOI 0.847.
+What changed from v1-v10 (whose thirteen fine-tuning recipes are in git history and benchmarks/RESULTS.md):
+- Front end: a 512-sample (32 ms) analysis window and a 320-sample synthesis window at the 160-sample hop
+  (spectral.py): 257 bins 31 Hz apart, fine enough to reach between a voice's harmonics, at the same 20 ms latency.
+- Frequency structure: the lowest 64 bins (0-2 kHz) are kept and the rest merged into 64 ERB bands before the
+  encoder (model.py), so the encoder sees 128 features; the decoder still gives one gain per bin.
+- Loss: lost speech weighted x1.5 (v10: x4, which left residual noise), plus the waveform SI-SDR term.
+- Data: all of ../shared/data's training speech and noise; validation on the held-out dev noise.
+Results, the ablations and the commands: benchmarks/RESULTS.md.
 """
 import os
 from pathlib import Path
 
+from speechdae.corrupt import CorruptionConfig
+from speechdae.model import ModelConfig
+from speechdae.spectral import STFTConfig
 from speechdae.train import TrainConfig, main
 
 DATA = Path(os.environ.get("SPEECHDAE_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -27,15 +24,23 @@ DATA = Path(os.environ.get("SPEECHDAE_DATA", Path(__file__).resolve().parents[2]
 config = TrainConfig(
     speech=[DATA / "speech" / "train"],
     noise=[DATA / "noise" / "train"],
+    val_noise=[DATA / "noise" / "dev"],
     out="runs/bundled",
-    steps=40000,
+    steps=10**7,  # the time limit ends the run; the learning rate follows the time budget
+    time_limit_minutes=150,
     batch_size=16,
     segment_seconds=2.0,
     lr=1.5e-3,
     warmup_steps=200,
+    speech_weight=1.5,
+    sisdr_weight=0.5,
+    ema_decay=0.999,
     val_every=1000,
     checkpoint_every=200,
-    time_limit_minutes=95,
+    stft=STFTConfig(n_fft=512, hop=160, synthesis=320),
+    model=ModelConfig(n_bins=257, hidden=256, code=128, low_bins=64, bands=64),
+    corruption=CorruptionConfig(p_noise_speed=0.8, p_noise_tilt=0.8, noise_tilt=(-1.0, 1.0), p_hum=0.2,
+                                p_speech_tilt=0.5),
 )
 
 if __name__ == "__main__":

@@ -1,41 +1,49 @@
-"""The bundled model's recipes: one chain of stages, and the last one is what trained the shipped weights."""
+"""The recipes users run: each builds a valid config, and bundled.py is what trained the shipped model."""
 import dataclasses
 import runpy
 from pathlib import Path
 
+import pytest
+
 from speechdae.checkpoint import checkpoint_path, read_checkpoint
-from speechdae.train import TrainConfig, config_from_dict
+from speechdae.config import TrainConfig, apply_overrides, config_from_dict
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
 
-def stages() -> list[TrainConfig]:
-    """The bundled recipes in training order, from stage 1 (no init_from) along each init_from."""
-    configs = [runpy.run_path(str(p))["config"] for p in sorted(RECIPES.glob("bundled*.py"))]
-    assert all(isinstance(c, TrainConfig) for c in configs)
-    by_parent = {c.init_from: c for c in configs}
-    assert len(by_parent) == len(configs), "two stages start from the same checkpoint"
-    chain = [by_parent[None]]
-    while f"{chain[-1].out}/best.pt" in by_parent:
-        chain.append(by_parent[f"{chain[-1].out}/best.pt"])
-    assert len(chain) == len(configs), f"stages off the chain: {sorted({c.out for c in configs} - {c.out for c in chain})}"
-    return chain
+def recipe(name: str) -> TrainConfig:
+    return runpy.run_path(str(RECIPES / name))["config"]
 
 
 def without_paths(cfg: TrainConfig) -> TrainConfig:
-    """Where the data and runs live differs between machines; which noise folders were used does not."""
-    names = lambda folders: [Path(f).name for f in folders]
+    """Where the data and runs live differs between machines; which data folders were used does not."""
+    names = lambda folders: [Path(f).name for f in folders]  # noqa: E731
     return dataclasses.replace(cfg, speech=names(cfg.speech), noise=names(cfg.noise), val_noise=names(cfg.val_noise),
-                               out="", init_from="", cache_dir="", device="")
+                               out="", init_from="", cache_dir="", device="", threads=0, batch_size=0)
 
 
-def test_bundled_recipes_form_one_chain_of_one_model_size():
-    chain = stages()
-    assert len(chain) >= 10
-    assert len({(c.model, c.stft) for c in chain}) == 1
+@pytest.mark.parametrize("name", sorted(p.name for p in RECIPES.glob("*.py")))
+def test_every_recipe_builds_a_config_that_takes_overrides(name):
+    cfg = recipe(name)
+    assert isinstance(cfg, TrainConfig)
+    assert apply_overrides(cfg, ["--steps=5", "--model.code=16"]).model.code == 16
 
 
-def test_the_last_stage_is_the_recipe_of_the_shipped_model():
+def test_bundled_recipe_trains_from_scratch_within_the_latency_and_size_bounds():
+    cfg = recipe("bundled.py")
+    assert cfg.init_from is None  # one recipe, from scratch: no chain of fine-tuning stages
+    assert cfg.stft.latency_samples / cfg.stft.sample_rate == 0.020
+    from speechdae.denoiser import Denoiser
+
+    assert Denoiser(cfg.stft, cfg.model).n_params() < 1_000_000
+
+
+def test_the_shipped_model_was_trained_by_the_bundled_recipe():
     shipped = config_from_dict(read_checkpoint(checkpoint_path(None))["train"])
-    last = stages()[-1]
-    assert without_paths(shipped) == without_paths(last)
+    # The batch is per process: the shipped run used two processes of half the recipe's batch (same global batch).
+    assert without_paths(shipped) == without_paths(recipe("bundled.py"))
+
+
+def test_finetune_recipe_starts_from_the_bundled_model_with_its_settings():
+    cfg, shipped = recipe("finetune.py"), config_from_dict(read_checkpoint(checkpoint_path(None))["train"])
+    assert cfg.init_from == "default" and (cfg.model, cfg.stft) == (shipped.model, shipped.stft)

@@ -1,6 +1,6 @@
 """Compare the autoencoder variants (plain, denoising, sparse, contractive) on the same data and budget.
 
-    python recipes/compare_variants.py [--steps 400] [--out runs/variants]
+    python tools/compare_variants.py [--steps 400] [--out runs/variants]
 
 Each variant trains the quick recipe's small model for the same number of steps from the same seed, then
 is scored on the dev set (../shared/data/speech/dev + noise/dev at 0/5/10 dB, seed 0). Prints one table.
@@ -16,7 +16,7 @@ import speechdae
 from speechdae.evaluate import evaluate, generated_items, markdown_table, summarize
 from speechdae.train import VARIANTS, Trainer
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1] / "recipes"
 
 
 def main():

@@ -1,6 +1,6 @@
 """Collect real environmental noise (ambience loops, engines, rain, wind...) from Debian packages of free games.
 
-    python recipes/fetch_debian_noise.py [OUT] [--cache DIR] [--set more]
+    python tools/fetch_debian_noise.py [OUT] [--cache DIR] [--set more]
 
 OUT defaults to data/noise-debian (relative to the repo root); `--set more` takes a second, separate list of
 packages and files and defaults to data/noise-debian-more, so the first set stays exactly as it was. OUT gets

@@ -1,6 +1,6 @@
 """Write a manifest (CSV with path and duration) of the audio files under one or more folders.
 
-    python recipes/make_manifest.py data/speech -o speech.csv
+    python tools/make_manifest.py data/speech -o speech.csv
 
 The training recipes accept the CSV wherever they accept a folder (`--speech speech.csv`).
 Unreadable files are listed on stderr and left out.

@@ -1,6 +1,6 @@
 """Make a trained checkpoint the bundled default: drop the resumable training state, keep the description.
 
-    python recipes/ship.py runs/bundled/best.pt [--metrics dev.json]
+    python tools/ship.py runs/bundled/best.pt [--metrics dev.json]
 
 Writes speechdae/pretrained/default.pt (atomically). `--metrics` adds a JSON summary (e.g. from
 `speechdae eval --json`) to the checkpoint's metrics, so `speechdae info` shows the dev-set scores.
