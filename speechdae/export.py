@@ -5,38 +5,40 @@
     speechdae export --format torchscript -o denoiser.ts [--model CKPT] [--streaming]
 
 Only the network is exported; the STFT, the feature compression and the inverse STFT are simple enough to
-write in any language and are specified exactly below (numbers for the default STFT: 16 kHz, n_fft 320,
-hop 160; an exported file carries its own values in its metadata, see "Metadata").
+write in any language and are specified exactly below. Every number comes from the file's own metadata
+(`spectral.STFT.describe`): N = n_fft, H = hop, M = synthesis_len, P = pad_left = N - H, K = n_bins = N/2 + 1,
+and the two windows `analysis_window` and `synthesis_window` (N numbers each; the synthesis window is zero
+before N - M). v1-v10 (N = M = 320, H = 160): both windows are sqrt(hann_periodic(320)). speechdae 2
+(N = 512, M = 320, H = 160): a 32 ms analysis window and a 20 ms synthesis window (`window_formula`).
 
 Analysis (mono float32 samples x[0..N) at `sample_rate`)
-    w[n]    = sqrt(0.5 - 0.5*cos(2*pi*n/320)), n = 0..319          periodic Hann, square-rooted
-    xp      = 160 zeros (n_fft - hop: "pad_left"), then x, then zeros up to (T-1)*160 + 320 samples,
-              T = ceil((N + 160) / 160) frames
-    X[k, m] = sum_n w[n] * xp[m*160 + n] * exp(-2j*pi*k*n/320), k = 0..160   (= numpy.fft.rfft, unscaled)
+    xp      = P zeros, then x, then zeros up to (T-1)*H + N samples, T = ceil((len(x) + M - H) / H) frames
+    X[k, m] = rfft(analysis_window * xp[m*H : m*H + N])[k], k = 0..K-1   (numpy.fft.rfft, unscaled)
 
 Model input and output
-    features[0, k, m] = (|X[k, m]| + 1e-8) ** 0.3      float32, shape (1, 161, T): bins, then frames
-    mask = model(features)                             float32, shape (1, 161, T), values in (0, 1)
+    features[0, k, m] = (|X[k, m]| + 1e-8) ** 0.3      float32, shape (1, K, T): bins, then frames
+    mask = model(features)                             float32, shape (1, K, T), values in (0, 1)
     Optional attenuation limit of D dB (as `denoise --atten-limit`): mask = max(mask, 10 ** (-D / 20)).
 
 Synthesis
     Y = X * mask      the mask multiplies the complex spectrum (real and imaginary parts); the noisy phase is kept
-    y_m[n] = irfft(Y[:, m], 320)[n] * w[n] / g,  g = sum(w**2) / 160 = 1.0 for these settings
-    overlap-add y_m at offset m*160; denoised sample i = ola[i + 160], i = 0..N-1 (drop the padding again).
+    y_m = irfft(Y[:, m], N) * synthesis_window
+    overlap-add y_m at offset m*H; denoised sample i = ola[P + i], i = 0..len(x)-1 (drop the padding again).
 
 Streaming (`--streaming`): the step model has inputs `features` (1, 161, k) for any k >= 1 new frames and
 `state_in_0..S-1`, and outputs `mask` (1, 161, k) and `state_out_0..S-1`, each state_out_i of the same shape
 as state_in_i (batch, context, channels): the past input frames of one causal convolution. Start a stream with
 all states zero (exactly the offline convention that the past is silence) and feed each call's state_out_i
 back as the next call's state_in_i. The masks then equal the offline model's on the concatenated features,
-however the frames are grouped. On the audio side keep a buffer that starts with 160 zeros: whenever it holds
-320 samples, that is a frame (analyse it, drop the oldest 160); after the model, add the first 160 samples of
-y_m to the 160-sample overlap tail kept from frame m-1 and output them, keep the last 160 as the new tail; the
-first 160 samples output are the padding (drop them). Latency: 320 samples (20 ms) plus the chunking. The
-batch axis is dynamic in every input (one row per channel).
+however the frames are grouped. On the audio side keep a buffer that starts with P zeros: whenever it holds
+N samples, that is a frame (analyse it, drop the oldest H); after the model, take y_m's last M samples, add
+their first M - H to the overlap tail kept from frame m-1 and output the first H of the sum, keeping the rest as
+the new tail; the first M - H samples output are the padding (drop them). Latency: M samples (20 ms) plus the
+chunking. The batch axis is dynamic in every input (one row per channel).
 
 Metadata: an ONNX file has the checkpoint's settings in its metadata_props (sample_rate, n_fft, hop,
-pad_left, n_bins, compress, compress_floor, window, synthesis_scale, inputs, outputs, states, opset,
+synthesis_len, pad_left, n_bins, compress, compress_floor, window, window_formula, analysis_window,
+synthesis_window, synthesis_scale (symmetric windows only), inputs, outputs, states, opset,
 speechdae_version, checkpoint_version, model, metrics ...;
 `states` is a JSON list of {input, output, layer, shape}), a TorchScript file has the same as JSON in its
 extra file `speechdae.json`, and both get a sidecar `<output>.json` with it (for runtimes such as
@@ -99,7 +101,6 @@ def metadata(denoiser, streaming: bool, layout: list[dict] | None = None) -> dic
     """Everything another program needs to drive the exported network (JSON-serialisable)."""
     from . import __version__
 
-    cfg = denoiser.stft.cfg
     info = getattr(denoiser, "info", {}) or {}
     inputs = ["features"] + [s["input"] for s in layout or []]
     outputs = ["mask"] + [s["output"] for s in layout or []]
@@ -108,18 +109,9 @@ def metadata(denoiser, streaming: bool, layout: list[dict] | None = None) -> dic
         "mode": "streaming" if streaming else "offline",
         "speechdae_version": __version__,
         "checkpoint_version": info.get("version"),
-        "sample_rate": cfg.sample_rate,
-        "n_fft": cfg.n_fft,
-        "hop": cfg.hop,
-        "pad_left": cfg.pad_left,
-        "n_bins": cfg.n_bins,
-        "window": "sqrt_hann_periodic",
-        "synthesis_scale": denoiser.stft.synthesis_scale,  # synthesis window = window * synthesis_scale
-        "compress": cfg.compress,
-        "compress_floor": 1e-8,
-        "feature": f"(abs(stft) + 1e-8) ** {cfg.compress}",
+        **denoiser.stft.describe(with_windows=True),  # the STFT's own account of its windows, padding and floor
+        "synthesis_scale": denoiser.stft.synthesis_scale,  # symmetric windows: synthesis window = window * this
         "mask_applies_to": "complex_spectrum",
-        "latency_samples": cfg.latency_samples,
         "receptive_field_frames": denoiser.model.receptive_field,
         "inputs": inputs,
         "outputs": outputs,

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import SAMPLES, small_denoiser
+from conftest import SAMPLES, V2_BANDS, V2_STFT, small_denoiser
 from speechdae.export import export, state_layout
 
 TOL = 1e-5
@@ -156,58 +156,99 @@ def noisy_sample(seconds=1.5):
     return x[: int(seconds * sr)]
 
 
-def test_documented_offline_recipe_reproduces_denoiser(exported, model):
-    sess = session(exported("onnx"))
+@pytest.fixture(scope="module")
+def v2_exported(tmp_path_factory):
+    """speechdae 2's front end (asymmetric windows, bands): (model, offline onnx, streaming onnx, metadata)."""
+    need_onnx()
+    model = small_denoiser(V2_STFT, seed=5, **V2_BANDS)
+    root = tmp_path_factory.mktemp("export_v2")
+    export(model, root / "offline.onnx", "onnx")
+    export(model, root / "stream.onnx", "onnx", streaming=True)
+    meta = json.loads((root / "offline.onnx.json").read_text())
+    return model, root / "offline.onnx", root / "stream.onnx", meta
+
+
+def front_ends(exported, model, v2_exported, which):
+    """(model, onnx path, metadata read from the file's sidecar) for v1's or v2's front end."""
+    if which == "v2":
+        model, offline, stream, meta = v2_exported
+        return model, offline, stream, meta
+    offline, stream = exported("onnx"), exported("onnx", streaming=True)
+    return model, offline, stream, json.loads(offline.with_name(offline.name + ".json").read_text())
+
+
+def test_metadata_windows_are_the_documented_formulas(exported, model, v2_exported):
+    _, _, _, v1 = front_ends(exported, model, v2_exported, "v1")
+    np.testing.assert_allclose(v1["analysis_window"], sqrt_hann(320), atol=1e-7)
+    np.testing.assert_allclose(v1["synthesis_window"], sqrt_hann(320), atol=1e-7)  # 320/160: overlap gain 1
+    _, _, _, v2 = front_ends(exported, model, v2_exported, "v2")
+    a, s = np.array(v2["analysis_window"]), np.array(v2["synthesis_window"])
+    np.testing.assert_allclose(a, np.concatenate([sqrt_hann(704)[:352], sqrt_hann(320)[160:]]), atol=1e-7)
+    assert (s[:192] == 0).all()
+    np.testing.assert_allclose((a * s)[192:], sqrt_hann(320) ** 2, atol=1e-7)  # hann(320) / (its sum / 160) = 1
+    assert (v2["n_fft"], v2["synthesis_len"], v2["hop"], v2["pad_left"], v2["n_bins"]) == (512, 320, 160, 352, 257)
+
+
+@pytest.mark.parametrize("which", ["v1", "v2"])
+def test_documented_offline_recipe_reproduces_denoiser(exported, model, v2_exported, which):
+    model, path, _, meta = front_ends(exported, model, v2_exported, which)
+    sess = session(path)
+    n_fft, hop, m, pad = meta["n_fft"], meta["hop"], meta["synthesis_len"], meta["pad_left"]
+    a, s = np.array(meta["analysis_window"]), np.array(meta["synthesis_window"])
     x = noisy_sample()
-    n, w = len(x), sqrt_hann(320)
-    t = int(np.ceil((n + 160) / 160))
-    xp = np.zeros((t - 1) * 160 + 320)
-    xp[160: 160 + n] = x
-    spec = np.stack([np.fft.rfft(w * xp[m * 160: m * 160 + 320]) for m in range(t)], axis=1)  # (161, T)
-    feats = ((np.abs(spec) + 1e-8) ** 0.3).astype(np.float32)[None]
+    n = len(x)
+    t = int(np.ceil((n + m - hop) / hop))
+    xp = np.zeros((t - 1) * hop + n_fft)
+    xp[pad: pad + n] = x
+    spec = np.stack([np.fft.rfft(a * xp[k * hop: k * hop + n_fft]) for k in range(t)], axis=1)  # (K, T)
+    feats = ((np.abs(spec) + meta["compress_floor"]) ** meta["compress"]).astype(np.float32)[None]
     (mask,) = sess.run(["mask"], {"features": feats})
     y_spec = spec * mask[0]
     ola = np.zeros_like(xp)
-    for m in range(t):
-        ola[m * 160: m * 160 + 320] += np.fft.irfft(y_spec[:, m], 320) * w
-    ours = ola[160: 160 + n]
+    for k in range(t):
+        ola[k * hop: k * hop + n_fft] += np.fft.irfft(y_spec[:, k], n_fft) * s
+    ours = ola[pad: pad + n]
     with torch.no_grad():
         expected = model(torch.from_numpy(x)[None])[0].numpy()
     np.testing.assert_allclose(ours, expected, atol=1e-4, rtol=0)
     assert np.abs(expected).max() > 1e-3  # not trivially silent
 
 
-def test_documented_streaming_recipe_reproduces_denoiser(exported, model):
-    """Audio in odd-sized chunks, 160 zeros primed, one frame per 160 samples, 160-sample overlap tail."""
-    sess = session(exported("onnx", streaming=True))
+@pytest.mark.parametrize("which", ["v1", "v2"])
+def test_documented_streaming_recipe_reproduces_denoiser(exported, model, v2_exported, which):
+    """Audio in odd-sized chunks, P zeros primed, one frame per hop, an overlap tail of M - H samples."""
+    model, _, path, meta = front_ends(exported, model, v2_exported, which)
+    sess = session(path)
     layout = state_layout(model.model)
+    n_fft, hop, m, pad = meta["n_fft"], meta["hop"], meta["synthesis_len"], meta["pad_left"]
+    a, s = np.array(meta["analysis_window"]), np.array(meta["synthesis_window"])[n_fft - m:]
     x = noisy_sample(1.0)
-    w = sqrt_hann(320)
-    buf, tail, out = np.zeros(160), np.zeros(160), []
-    states = [np.zeros((1, *s["shape"][1:]), np.float32) for s in layout]
+    buf, tail, out = np.zeros(pad), np.zeros(m - hop), []
+    states = [np.zeros((1, *st["shape"][1:]), np.float32) for st in layout]
     n = len(x)
-    flush = int(np.ceil((n + 160) / 160)) * 160 + 160 - (n + 160)  # zeros that complete the last frame
-    stream = np.concatenate([x, np.zeros(flush, np.float32)])
+    frames = int(np.ceil((n + m - hop) / hop))
+    stream = np.concatenate([x, np.zeros((frames - 1) * hop + n_fft - pad - n, np.float32)])  # completes the last frame
     rng = np.random.default_rng(0)
     pos = 0
     while pos < len(stream):
         chunk = stream[pos: pos + int(rng.integers(1, 700))]
         pos += len(chunk)
         buf = np.concatenate([buf, chunk])
-        frames = []
-        while len(buf) >= 320:
-            frames.append(np.fft.rfft(w * buf[:320]))
-            buf = buf[160:]
-        if not frames:
+        specs = []
+        while len(buf) >= n_fft:
+            specs.append(np.fft.rfft(a * buf[:n_fft]))
+            buf = buf[hop:]
+        if not specs:
             continue
-        spec = np.stack(frames, axis=1)
-        feats = ((np.abs(spec) + 1e-8) ** 0.3).astype(np.float32)[None]
-        mask, *states = sess.run(None, {"features": feats, **{s["input"]: v for s, v in zip(layout, states)}})
-        for m in range(spec.shape[1]):
-            y = np.fft.irfft(spec[:, m] * mask[0, :, m], 320) * w
-            out.append(y[:160] + tail)
-            tail = y[160:]
-    ours = np.concatenate(out)[160: 160 + n]
+        spec = np.stack(specs, axis=1)
+        feats = ((np.abs(spec) + meta["compress_floor"]) ** meta["compress"]).astype(np.float32)[None]
+        mask, *states = sess.run(None, {"features": feats, **{st["input"]: v for st, v in zip(layout, states)}})
+        for k in range(spec.shape[1]):
+            y = np.fft.irfft(spec[:, k] * mask[0, :, k], n_fft)[n_fft - m:] * s
+            y[: m - hop] += tail
+            out.append(y[:hop])
+            tail = y[hop:]
+    ours = np.concatenate(out)[m - hop: m - hop + n]
     with torch.no_grad():
         expected = model(torch.from_numpy(x)[None])[0].numpy()
     np.testing.assert_allclose(ours, expected, atol=1e-4, rtol=0)
