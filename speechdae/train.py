@@ -6,7 +6,6 @@ every `checkpoint_every` steps with optimizer, RNG state and elapsed time; rerun
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import logging
 import math
@@ -18,11 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from . import precision
-from .checkpoint import checkpoint_path, lineage, read_checkpoint, save_checkpoint
+from . import distrib, precision
+from .checkpoint import read_checkpoint
 from .config import PATH_LISTS, SELECT_ON, VARIANTS, TrainConfig, apply_overrides, config_dict, config_from_dict
 from .corrupt import Corruptor
 from .data import AudioBank, is_validation, list_audio, noisy_pairs
@@ -30,9 +28,9 @@ from .denoiser import Denoiser
 from .errors import SpeechDAEError
 from .losses import Loss, Target, contractive_penalty
 from .metrics import score, si_sdr
-from .model import ModelConfig
-from .spectral import STFTConfig
+from .resume import Resumable
 from .threads import set_threads
+from .trainlog import CsvLog, plot_curves
 
 __all__ = ["TrainConfig", "Trainer", "main", "config_from_dict", "config_dict", "apply_overrides", "PATH_LISTS",
            "SELECT_ON", "VARIANTS"]
@@ -46,33 +44,19 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-class Trainer:
+class Trainer(Resumable):
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
-        if cfg.threads or torch.get_num_threads() != 1:
-            self.threads = set_threads(cfg.threads or None)
-        else:
-            self.threads = 1
-        self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-        self.device = pick_device(cfg.device)
-        if self.distributed:
-            backend = "nccl" if self.device.type == "cuda" else "gloo"
-            dist.init_process_group(backend)
-            self.rank, self.world = dist.get_rank(), dist.get_world_size()
-            if self.device.type == "cuda":
-                self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-                torch.cuda.set_device(self.device)
-        else:
-            self.rank, self.world = 0, 1
-        self.main = self.rank == 0
+        set_threads(cfg.threads or None)  # torch's default thread count stalls on a busy machine: threads.py
+        self.device, self.rank, self.world = distrib.init(pick_device(cfg.device))
+        self.distributed, self.main = self.world > 1, self.rank == 0
         self.out = Path(cfg.out)
         torch.manual_seed(cfg.seed)
         model_cfg = dataclasses.replace(cfg.model, n_bins=cfg.stft.n_bins)
         self.denoiser = Denoiser(cfg.stft, model_cfg).to(self.device)
         self.model = self.denoiser.model  # what the training forward goes through (DDP-wrapped if distributed)
         if self.distributed:
-            self.model = torch.nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            self.model = distrib.wrap(self.model, self.device)
         self.opt = torch.optim.AdamW(self.denoiser.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         # Small batches make the last step's weights noisy; their running average is what gets scored and shipped.
         self.ema = None
@@ -207,80 +191,6 @@ class Trainer:
         keys = {k for r in rows for k in r}
         return {k: float(np.nanmean([r[k] for r in rows if k in r])) for k in keys}
 
-    # -- checkpoints ----------------------------------------------------------------------------------------
-    def state(self) -> dict:
-        averaged = {}
-        if self.ema is not None:  # the checkpoint's weights are the average; training goes on from these
-            averaged = {"weights": self.denoiser.state_dict(), "ema_updates": int(self.ema.n_averaged)}
-        return {
-            **averaged,
-            "step": self.step,
-            "best": self.best,
-            "optimizer": self.opt.state_dict(),
-            "elapsed": self.elapsed,
-            "numpy_rng": self.rng.bit_generator.state,
-            "torch_gen": self.gen.get_state(),
-            "torch_rng": torch.get_rng_state(),
-        }
-
-    def save(self, name: str, metrics: dict | None = None, logger=None):
-        if self.main:
-            if logger is not None:  # the log never lags the checkpoint, so a resume leaves no gap
-                logger.flush()
-            save_checkpoint(self.out / name, self.shipped, train=config_dict(self.cfg),
-                            metrics=metrics or {}, state=self.state(), history=self.history)
-
-    def check_same_shape(self, payload: dict, path):
-        for key, cls, now in (("stft", STFTConfig, self.denoiser.stft.cfg), ("model", ModelConfig, self.denoiser.model.cfg)):
-            if cls(**payload[key]) != now:
-                return f"{path}: was trained with another {key} config"
-        return None
-
-    def init_weights(self, source: str):
-        """Fine-tuning starts from another run's weights with a fresh optimizer, schedule and step count."""
-        path = checkpoint_path(source)
-        payload = read_checkpoint(path)
-        problem = self.check_same_shape(payload, path)
-        if problem:
-            raise SpeechDAEError(f"{problem}; fine-tuning needs the same model and STFT settings")
-        self.denoiser.load_state_dict(payload["weights"])
-        self.history = lineage(payload)
-        if self.main:
-            log.info("starting from the weights of %s", path)
-
-    def try_resume(self) -> bool:
-        path = self.out / "last.pt"
-        if not path.exists():
-            return False
-        payload = read_checkpoint(path)
-        problem = self.check_same_shape(payload, path)
-        if problem:
-            raise SpeechDAEError(f"{problem}; use another --out")
-        s = payload["state"]
-        self.denoiser.load_state_dict(s.get("weights", payload["weights"]))
-        if self.ema is not None:
-            if "ema_updates" not in s:
-                raise SpeechDAEError(f"{path}: was trained without ema_decay; use another --out")
-            self.ema.module.load_state_dict(payload["weights"])
-            self.ema.n_averaged.fill_(s["ema_updates"])
-        self.opt.load_state_dict(s["optimizer"])
-        self.step, self.best, self.elapsed = s["step"], s["best"], s["elapsed"]
-        self.history = payload.get("history", [])
-        if (self.out / "best.pt").exists():  # best.pt may be newer than last.pt
-            scores = read_checkpoint(self.out / "best.pt")["metrics"]
-            self.best = max(self.best, scores.get(self.cfg.select_on, -math.inf))
-        if self.distributed:  # last.pt holds rank 0's generators only: give every rank its own fresh draw
-            self.rng = np.random.default_rng([self.cfg.seed, self.rank, self.step])
-            self.gen.manual_seed(hash((self.cfg.seed, self.rank, self.step)) % 2**63)
-        else:
-            self.rng.bit_generator.state = s["numpy_rng"]
-            gen_state = s["torch_gen"]
-            self.gen.set_state(gen_state.to(torch.uint8) if gen_state.device.type == "cpu" else gen_state)
-            torch.set_rng_state(s["torch_rng"])
-        if self.main:
-            log.info("resumed from %s at step %d", path, self.step)
-        return True
-
     # -- the loop --------------------------------------------------------------------------------------------
     def run(self) -> dict:
         cfg = self.cfg
@@ -308,9 +218,7 @@ class Trainer:
             loss, norm, parts = self.train_step()
             self.elapsed += time.time() - t0
             if self.distributed and cfg.time_limit_minutes:  # ranks must agree on the lr and on when to stop
-                t = torch.tensor([self.elapsed], dtype=torch.float64)
-                dist.all_reduce(t, op=dist.ReduceOp.MAX)
-                self.elapsed = t.item()
+                self.elapsed = distrib.max_over_ranks(self.elapsed)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
             if self.main and not tty and time.time() - last_line > 60:
@@ -339,50 +247,10 @@ class Trainer:
             logger.flush()
             if not (self.out / "best.pt").exists():  # no validation set (no noise given): the last is the best
                 self.save("best.pt", metrics)
-            self.plot_curves()
+            plot_curves(self.out)
         if self.distributed:
-            dist.barrier()
-            dist.destroy_process_group()
+            distrib.finish()
         return metrics
-
-
-    def plot_curves(self):
-        try:
-            from .plot import plot_training
-
-            plot_training(self.out / "log.csv", self.out / "training.png")
-        except (SpeechDAEError, ImportError) as e:  # matplotlib is an optional extra
-            log.warning("no training plot: %s", e)
-
-
-class CsvLog:
-    """Appends one row a step; on resume, rows past the checkpoint's step are dropped."""
-
-    def __init__(self, path: Path, step: int):
-        self.path = path
-        self.fields = None
-        if path.exists():
-            with open(path, newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
-            self.rows = rows
-        else:
-            self.rows = []
-
-    def write(self, row: dict):
-        self.rows.append(row)
-        if row["step"] % 50 == 0 or any(k.startswith("val_") for k in row):
-            self.flush()
-
-    def flush(self):
-        fields = []
-        for r in self.rows:
-            fields += [k for k in r if k not in fields]
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fields)
-            w.writeheader()
-            w.writerows(self.rows)
-        tmp.replace(self.path)
 
 
 def usage(cfg: TrainConfig) -> str:
