@@ -133,12 +133,15 @@ def noisy_pairs(clean_files, noise_files, snrs, seed: int, sample_rate: int, max
         if max_seconds:
             clean = clean[: int(max_seconds * sample_rate)]
         for snr in snrs:
-            k = rng.integers(len(noise.arrays))
-            n = noise.arrays[k]
-            reps = int(np.ceil(len(clean) / len(n)))
-            n = np.tile(n, reps + 1)
-            start = rng.integers(0, len(n) - len(clean) + 1)
-            excerpt = n[start : start + len(clean)]
+            for _ in range(100):  # a digitally silent excerpt (a pause in an owl recording) has no SNR: draw again
+                k = rng.integers(len(noise.arrays))
+                n = noise.arrays[k]
+                reps = int(np.ceil(len(clean) / len(n)))
+                n = np.tile(n, reps + 1)
+                start = rng.integers(0, len(n) - len(clean) + 1)
+                excerpt = n[start : start + len(clean)]
+                if np.mean(excerpt.astype(np.float64) ** 2) > 1e-12:
+                    break
             noisy = mix_at_snr(torch.from_numpy(clean)[None], torch.from_numpy(excerpt.copy())[None],
                                torch.tensor([float(snr)]))[0].numpy()
             yield {"name": Path(path).stem, "snr": snr, "clean": clean, "noisy": noisy,
