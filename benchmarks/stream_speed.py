@@ -1,6 +1,6 @@
 """Is the default model fast enough for `speechdae live` on one CPU thread? Prints a markdown table.
 
-    python benchmarks/stream_speed.py [--model CKPT] [--repeat 3]
+    python benchmarks/stream_speed.py [--model CKPT] [--repeat 3] [--compare CKPT ...]
 
 Streaming feeds one hop (the live block size) per call and times each call against the hop's duration;
 the baseline, measured in the same run on the same audio, is offline whole-file `Denoiser.denoise`.
@@ -37,6 +37,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", help="checkpoint (default: the bundled model)")
     p.add_argument("--repeat", type=int, default=3, help="loop the bundled sample this many times")
+    p.add_argument("--compare", nargs="+", metavar="CKPT",
+                   help="also time these checkpoints' one-hop streams, interleaved with --model's in the same run")
     args = p.parse_args()
     torch.set_num_threads(1)  # the live worker's budget: one core next to the audio threads
 
@@ -63,11 +65,33 @@ def main():
             f"| {1000 * np.percentile(t, 50):.2f} | {1000 * np.percentile(t, 99):.2f} | {1000 * t.max():.2f} "
             f"| {1000 * t.max() / chunk_ms:.2f} |")
         print(f"| {name} | {chunk_ms:.0f} | {total / seconds:.4f} | {total / offline:.1f} {pct}")
+    if args.compare:
+        compare(model, args.compare, x, args.model or "bundled")
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
     print("\n| hop (ms) | algorithmic latency (ms) | parameters | peak RSS (MiB, whole process) |")
     print("|---:|---:|---:|---:|")
     print(f"| {hop_ms:.0f} | {1000 * cfg.latency_samples / cfg.sample_rate:.1f} | {model.n_params():,} "
           f"| {peak_mib:.0f} |")
+
+
+def compare(model, others: list[str], x: np.ndarray, name: str, rounds: int = 5):
+    """One-hop streaming cost of several models, round-robin so that a busy machine slows them alike."""
+    models = [(name, model)] + [(path, load_model(path)) for path in others]
+    rtf = {n: [] for n, _ in models}
+    for _ in range(rounds):
+        for n, m in models:
+            cfg = m.stft.cfg
+            xr = x if cfg.sample_rate == model.stft.cfg.sample_rate else None
+            t = stream_times(m, xr, cfg.hop)
+            rtf[n].append(t.sum() / (len(xr) / cfg.sample_rate))
+    base = float(np.median(rtf[name]))
+    print(f"\nOne hop per call, median of {rounds} interleaved rounds\n")
+    print("| model | parameters | latency (ms) | stream RTF | x first |")
+    print("|---|---:|---:|---:|---:|")
+    for n, m in models:
+        med = float(np.median(rtf[n]))
+        lat = 1000 * m.stft.cfg.latency_samples / m.stft.cfg.sample_rate
+        print(f"| {n} | {m.n_params():,} | {lat:.1f} | {med:.4f} | {med / base:.2f} |")
 
 
 def _timed(fn, *args) -> float:
