@@ -49,14 +49,15 @@ def _expand_inputs(inputs):
     return out
 
 
-def cmd_denoise(args) -> int:
-    from .enhance import denoise_file, output_path_for
+def denoise_plan(args) -> tuple[list[tuple[Path, Path]], int]:
+    """Which files, to which outputs: the (input, output) pairs still to do, and how many inputs in all.
+    The one place both the single-process loop and `--ray` (corpus_ray.py) take their work from."""
+    from .enhance import output_path_for
 
     jobs = _expand_inputs(args.inputs)
     if args.output and len(jobs) != 1:
         raise SpeechDAEError("-o/--output takes one input; use --out-dir for several")
-    model = _model(args)
-    failed, done, skipped = [], 0, 0
+    todo = []
     for src, root in jobs:
         if args.output:
             dst = Path(args.output)
@@ -64,9 +65,37 @@ def cmd_denoise(args) -> int:
             dst = output_path_for(src, Path(args.out_dir), root)
         else:
             dst = src.with_name(f"{src.stem}.denoised{src.suffix}")
-        if args.skip_existing and dst.exists():
-            skipped += 1
-            continue
+        if not (args.skip_existing and dst.exists()):
+            todo.append((src, dst))
+    return todo, len(jobs)
+
+
+def batch_summary(total: int, done: int, failed: list[str], quiet: bool) -> int:
+    """The end of a batch, whichever way it ran: the counts, each failure, and the exit code."""
+    if total > 1 and not quiet:
+        skipped = total - done - len(failed)
+        print(f"denoised {done}, skipped existing {skipped}, failed {len(failed)} of {total} files")
+    if failed:
+        for reason in failed:
+            print(f"failed: {reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_denoise(args) -> int:
+    from .enhance import denoise_file
+
+    todo, total = denoise_plan(args)
+    if args.ray:
+        from .corpus_ray import denoise_on_ray
+
+        done, failed = denoise_on_ray(todo, args)
+        if total == 1 and failed:  # one file: its error is the command's error, as without --ray
+            raise SpeechDAEError(failed[0])
+        return batch_summary(total, done, failed, args.quiet)
+    model = _model(args)
+    failed, done = [], 0
+    for src, dst in todo:
         try:
             denoise_file(model, src, dst, atten_limit_db=args.atten_limit, progress=not args.quiet)
             if args.plot:
@@ -74,7 +103,7 @@ def cmd_denoise(args) -> int:
 
                 plot_denoising(src, dst, dst.with_suffix(".png"))
         except SpeechDAEError as e:
-            if len(jobs) == 1:
+            if total == 1:
                 raise
             log.warning("skipped: %s", e)
             failed.append(str(e))
@@ -82,13 +111,7 @@ def cmd_denoise(args) -> int:
         done += 1
         if not args.quiet:
             print(f"{src} -> {dst}")
-    if len(jobs) > 1 and not args.quiet:
-        print(f"denoised {done}, skipped existing {skipped}, failed {len(failed)} of {len(jobs)} files")
-    if failed:
-        for reason in failed:
-            print(f"failed: {reason}", file=sys.stderr)
-        return 1
-    return 0
+    return batch_summary(total, done, failed, args.quiet)
 
 
 def cmd_eval(args) -> int:
@@ -213,6 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--skip-existing", action="store_true", help="leave outputs that already exist (resume a batch)")
     d.add_argument("--plot", action="store_true", help="also write a spectrogram PNG beside each output")
     d.add_argument("--device", default="cpu", help="cpu, cuda, ...")
+    d.add_argument("--ray", nargs="?", const="auto", metavar="auto|ADDRESS",
+                   help="spread the files over a Ray cluster (auto: join a running one or start a local one); "
+                        "paths must be on a filesystem every node shares. Needs pip install 'speechdae[ray]'")
+    d.add_argument("--ray-workers", type=int, metavar="N", help="with --ray: N workers (default: one per CPU)")
     d.add_argument("-q", "--quiet", action="store_true")
     model_arg(d)
     d.set_defaults(func=cmd_denoise)
