@@ -26,7 +26,8 @@ from speechdae.enhance import denoise_file
 m = load_model(sys.argv[3] or None)
 t = time.time()
 denoise_file(m, sys.argv[1], sys.argv[2])
-print(json.dumps({"seconds": time.time() - t, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": time.time() - t, "peak_rss_mb": peak_mb}))
 """
 
 

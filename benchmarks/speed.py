@@ -100,7 +100,8 @@ def worker(args):
 def measure(name, threads, audio_path, args, stream):
     env = {**os.environ, **{k: str(threads) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
     cmd = [sys.executable, __file__, "--worker", name, "--threads", str(threads), "--audio", audio_path,
-           "--repeats", str(args.repeats)] + (["--model", args.model] if args.model else []) + (["--stream"] if stream else [])
+           "--repeats", str(args.repeats)]
+    cmd += (["--model", args.model] if args.model else []) + (["--stream"] if stream else [])
     p = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if p.returncode != 0:
         err = [line for line in p.stderr.strip().splitlines() if line.strip()]

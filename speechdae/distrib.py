@@ -24,7 +24,8 @@ def init(device: torch.device) -> tuple[torch.device, int, int]:
 
 def wrap(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """The model as DDP sees it: its backward averages the gradients across processes."""
-    return torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    ids = [device.index] if device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
 
 def max_over_ranks(value: float) -> float:

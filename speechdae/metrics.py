@@ -3,7 +3,8 @@
 SI-SDR is written here because it is three lines and neither pesq nor pystoi provides it. It is reported twice:
 over the full band, and over the speech band (both signals high-passed at 120 Hz), because many "clean"
 recordings carry low-frequency rumble (7.7 % of the energy of the LibriSpeech test-other dev set lies
-below 120 Hz, up to 31 % in single files) that a denoiser rightly removes and full-band SI-SDR then counts as lost signal.
+below 120 Hz, up to 31 % in single files) that a denoiser rightly removes and full-band SI-SDR then counts as
+lost signal.
 """
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def pesq_wb(estimate: np.ndarray, reference: np.ndarray, sample_rate: int) -> fl
     """Wideband PESQ (MOS-LQO, 1.04..4.64) at 16 kHz; NaN when PESQ cannot score (e.g. no speech)."""
     from pesq import PesqError, pesq
 
-    ref, est = resample(reference[:, None], sample_rate, 16000)[:, 0], resample(estimate[:, None], sample_rate, 16000)[:, 0]
+    ref = resample(reference[:, None], sample_rate, 16000)[:, 0]
+    est = resample(estimate[:, None], sample_rate, 16000)[:, 0]
     try:
         return float(pesq(16000, ref.astype(np.float64), est.astype(np.float64), "wb"))
     except (PesqError, ValueError):  # ValueError: its C code meets a NaN on some short clips of the dev set

@@ -45,7 +45,8 @@ class Resumable:
                             metrics=metrics or {}, state=self.state(), history=self.history)
 
     def check_same_shape(self, payload: dict, path):
-        for key, cls, now in (("stft", STFTConfig, self.denoiser.stft.cfg), ("model", ModelConfig, self.denoiser.model.cfg)):
+        d = self.denoiser
+        for key, cls, now in (("stft", STFTConfig, d.stft.cfg), ("model", ModelConfig, d.model.cfg)):
             if cls(**payload[key]) != now:
                 return f"{path}: was trained with another {key} config"
         return None

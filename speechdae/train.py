@@ -256,7 +256,8 @@ class Trainer(Resumable):
 def usage(cfg: TrainConfig) -> str:
     lines = ["Train a speechdae denoiser (rerunning the same command resumes from OUT/last.pt).",
              "Every setting of the recipe can be changed as --key=value (lists: --speech DIR DIR ...);",
-             "nested ones by a dotted path, e.g. --model.code=96 --corruption.p_babble=0.3. Settings and recipe values:"]
+             "nested ones by a dotted path, e.g. --model.code=96 --corruption.p_babble=0.3.",
+             "Settings and recipe values:"]
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         if dataclasses.is_dataclass(value):

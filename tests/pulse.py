@@ -1,6 +1,7 @@
 """A private PulseAudio server for the live tests: virtual microphone and speakers, no sound hardware.
 
-Layout: two 16 kHz mono null sinks, `mic` and `spk` (and `mic48`, a 48 kHz float one). Whatever is played into `mic` comes out of its
+Layout: two 16 kHz mono null sinks, `mic` and `spk` (and `mic48`, a 48 kHz float one). Whatever is played into
+`mic` comes out of its
 monitor source `mic.monitor`, which is the default source, so it acts as the microphone; `spk` is the
 default sink. PortAudio reaches the server through ALSA's pulse plugin (libasound2-plugins): its device
 named "pulse". Everything (socket, state, HOME, client config) lives in a temp folder, and the server is

@@ -40,7 +40,8 @@ def test_waveform_output_never_depends_on_input_more_than_one_window_ahead(d):
     with torch.no_grad():
         a, b = d(x), d(y)
     assert torch.allclose(a[:, : t - n_fft + 1], b[:, : t - n_fft + 1], atol=1e-6)
-    assert not torch.allclose(a[:, t - n_fft + 1 : t], b[:, t - n_fft + 1 : t], atol=1e-4)  # the stated latency is tight
+    # the stated latency is tight
+    assert not torch.allclose(a[:, t - n_fft + 1 : t], b[:, t - n_fft + 1 : t], atol=1e-4)
 
 
 def test_mask_is_a_gain_between_zero_and_one():

@@ -81,7 +81,8 @@ def test_denoising_plot_errors_are_one_line(tmp_path, files):
 
 def write_log(path, steps, val_every=None):
     rng = np.random.default_rng(0)
-    fields = ["step", "loss", "grad_norm", "lr", "spectral"] + (["val_si_sdr", "val_pesq", "val_stoi"] if val_every else [])
+    fields = ["step", "loss", "grad_norm", "lr", "spectral"]
+    fields += ["val_si_sdr", "val_pesq", "val_stoi"] if val_every else []
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fields)
         w.writeheader()

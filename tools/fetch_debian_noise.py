@@ -18,7 +18,6 @@ scorched3d-data, ufoai-sound); where a package also supplies the training noise,
 import argparse
 import csv
 import gzip
-import io
 import shutil
 import struct
 import subprocess
