@@ -75,18 +75,17 @@ class Denoiser(nn.Module):
     def denoise(self, waveform, sample_rate: int, atten_limit_db: float | None = None) -> np.ndarray:
         """Denoise an array shaped (samples,) or (samples, channels), as soundfile reads it.
 
-        Any sample rate (resampled to the model's and back); returns float32 of the same shape.
+        Any sample rate, through the same rate.RateStream as files and live audio (so the same samples as
+        `speechdae denoise`); above the model's rate the band it does not see is kept, steered by the model.
+        Returns float32 of the same shape.
         """
-        from .audio import check_samples, resample
+        from .audio import check_samples
+        from .rate import RateStream
 
         x = check_samples(np.asarray(waveform), sample_rate, "waveform")
         mono = x.ndim == 1
         x2 = x[:, None] if mono else x
-        y = resample(x2, sample_rate, self.sample_rate)
-        stream = self.stream(channels=y.shape[1], atten_limit_db=atten_limit_db)
-        z = stream.run(y)
-        out = resample(z, self.sample_rate, sample_rate)
-        out = fit_length(out, x2.shape[0])
+        out = RateStream(self, sample_rate, x2.shape[1], atten_limit_db).run(x2)
         return out[:, 0] if mono else out
 
     def n_params(self) -> int:
@@ -94,7 +93,7 @@ class Denoiser(nn.Module):
 
 
 def fit_length(x: np.ndarray, n: int) -> np.ndarray:
-    """Trim or zero-pad (samples, channels) to exactly n samples (resamplers round lengths)."""
+    """Trim or zero-pad (samples, channels) to exactly n samples (resamplers round lengths; rate.RateStream)."""
     if x.shape[0] >= n:
         return x[:n]
     return np.concatenate([x, np.zeros((n - x.shape[0], x.shape[1]), x.dtype)])

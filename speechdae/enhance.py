@@ -1,8 +1,8 @@
 """Denoising files: any format soundfile reads, any rate, any channel count, any length.
 
-A file is read in blocks, resampled to the model rate with a streaming soxr resampler, denoised by the
-StreamingDenoiser (identical to offline processing), resampled back and written to a temporary file that
-replaces the output only when complete. Memory stays bounded whatever the file's length.
+A file is read in blocks and denoised by rate.RateStream (soxr streams to the model rate and back around the
+StreamingDenoiser, the band above the model's kept; the same samples as `Denoiser.denoise`), then written to a
+temporary file that replaces the output only when complete. Memory stays bounded whatever the file's length.
 """
 from __future__ import annotations
 
@@ -12,24 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import soxr
 
 from .audio import atomic_path, format_for, open_input, output_subtype
 from .errors import SpeechDAEError
+from .rate import RateStream
 
 log = logging.getLogger(__name__)
-
-
-def _resampler(rate_in: int, rate_out: int, channels: int):
-    if rate_in == rate_out:
-        return None
-    return soxr.ResampleStream(rate_in, rate_out, channels, dtype="float32")
-
-
-def _through(rs, x: np.ndarray, last: bool = False) -> np.ndarray:
-    if rs is None:
-        return x
-    return rs.resample_chunk(np.ascontiguousarray(x), last=last)
 
 
 def denoise_file(denoiser, src, dst, *, atten_limit_db: float | None = None, block_seconds: float = 10.0,
@@ -42,9 +30,7 @@ def denoise_file(denoiser, src, dst, *, atten_limit_db: float | None = None, blo
     with open_input(src) as f:
         rate, channels, frames = f.samplerate, f.channels, f.frames
         subtype = output_subtype(fmt, f.subtype)
-        rs_in = _resampler(rate, denoiser.sample_rate, channels)
-        rs_out = _resampler(denoiser.sample_rate, rate, channels)
-        stream = denoiser.stream(channels=channels, atten_limit_db=atten_limit_db)
+        stream = RateStream(denoiser, rate, channels, atten_limit_db)
         block = max(1, int(block_seconds * rate))
         written = 0
         bar = None
@@ -74,16 +60,13 @@ def denoise_file(denoiser, src, dst, *, atten_limit_db: float | None = None, blo
                     at = (read + bad[0]) / rate
                     raise SpeechDAEError(f"{src}: contains NaN or infinite samples (first at {at:.3f} s)")
                 read += len(x)
-                y = stream.process(_through(rs_in, x).T).T.cpu().numpy()
-                emit(_through(rs_out, y))
+                emit(stream.process(x))
                 if bar:
                     bar.update(len(x) / rate)
             if read == 0:
                 raise SpeechDAEError(f"{src}: contains no audio samples")
-            tail = _through(rs_in, np.zeros((0, channels), np.float32), last=True)
-            y = np.concatenate([stream.process(tail.T).T.cpu().numpy(), stream.flush().T.cpu().numpy()])
-            emit(_through(rs_out, y, last=True))
-            if written < frames:  # resamplers round lengths; pad so the output has exactly the input's length
+            emit(stream.flush())  # exactly the rest of what was read
+            if written < frames:  # the header promised more than could be read: keep the promised length
                 emit(np.zeros((frames - written, channels), np.float32))
     return {"input": str(src), "output": str(dst), "sample_rate": rate, "channels": channels,
             "seconds": frames / rate}

@@ -196,16 +196,14 @@ class Pipeline:
     """The worker's signal path: device blocks in, device-rate output blocks out. Not thread-safe: one thread."""
 
     def __init__(self, denoiser, channels: int, mono: bool, rate: int, atten_limit, bypass: bool):
-        import soxr
+        from .rate import RateStream
 
         self.mono, self.bypass = mono, bypass
         n = 1 if mono else channels
-        self.stream = denoiser.stream(n, atten_limit) if not bypass else None
-        model_rate = denoiser.sample_rate
-        # soxr streams keep their filter state between calls, so block boundaries cause no clicks.
-        resample = rate != model_rate and not bypass
-        self.down = soxr.ResampleStream(rate, model_rate, n, dtype="float32") if resample else None
-        self.up = soxr.ResampleStream(model_rate, rate, n, dtype="float32") if resample else None
+        # The file path's rate adapter (soxr streams keep their filter state between calls, so block boundaries
+        # cause no clicks; above the model's rate the high band is kept): the recording equals `denoise`.
+        self.rate_stream = RateStream(denoiser, rate, n, atten_limit) if not bypass else None
+        self.stream = self.rate_stream.stream if not bypass else None  # the model's stream, for the warm-up
 
     def __call__(self, x: np.ndarray, last: bool = False) -> np.ndarray:
         """(frames, device channels) -> (frames', channels out)."""
@@ -213,14 +211,8 @@ class Pipeline:
             x = x.mean(axis=1, keepdims=True)
         if self.bypass:
             return x
-        if self.down is not None:
-            x = self.down.resample_chunk(x, last=last)
-        y = self.stream.process(x.T).T.numpy() if len(x) else np.zeros((0, x.shape[1]), np.float32)
-        if last:
-            y = np.concatenate([y, self.stream.flush().T.numpy()])
-        if self.up is not None:
-            y = self.up.resample_chunk(y, last=last)
-        return y
+        y = self.rate_stream.process(x)
+        return np.concatenate([y, self.rate_stream.flush()]) if last else y
 
 
 def _latency(value):
