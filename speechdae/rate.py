@@ -6,24 +6,23 @@ chunk-invariant, bit for bit, and equals its one-shot call).
 
 Above the model's rate the input is split into two bands that add back to it exactly:
 
-    low  = up(down(x))          what survives soxr's round trip through the model rate (below ~0.91 x 8 kHz)
-    high = x - low              the rest, at the same sample positions (soxr streams compensate their delay)
+    low  = up(down(x))     what survives soxr's round trip through 16 kHz (flat to 7.4 kHz, gone by 7.9 kHz)
+    high = x - low         the rest, at the same sample positions (soxr streams compensate their own delay)
 
-The low band's copy that goes through the model is `up(model(down(x)))`; the output is that plus `gain * high`.
-With a gain of 1 and a model that passes its input, the output is the input (to float rounding): the crossover
-is the complement of soxr's own linear-phase low-pass, so there is no phase smear or seam, and no filter of ours
-whose delay would have to match soxr's.
+The output is `up(model(down(x))) + gain * high`. With a gain of 1 and a model that passes its input, that is
+the input again, to float rounding: the crossover is the complement of soxr's own linear-phase low-pass, so
+there is no phase smear or seam at it, and no filter of ours whose delay would have to match soxr's.
 
-The high band's gain is read off the model's own top band, because the model never sees the high band: the
-stream's 16 kHz input and output are aligned sample for sample, so the ratio of their energies in the top band
-(5-8 kHz at 16 kHz: 0.625 of the model's Nyquist up to it) is the attenuation the model applied there, at each
-sample position. It is estimated causally (a Butterworth high-pass and a one-pole energy smoother of half a hop,
-5 ms: long enough to average a few periods of that band, short enough to follow syllables), because the
-stream's output is the last thing to arrive and the high band must not wait for more of it: the output comes out
-as soon as the model's band does (the same latency). The gain is limited to [the attenuation limit's floor, 1]
-(never amplify; never remove more than --atten-limit allows), and interpolated linearly to the file's rate.
-It lags the model by about that smoothing time, which at speech onsets softens the first few ms of a
-consonant's top band rather than letting noise through.
+The high band's gain is read off the model's top band (the model never sees the high band). The stream's
+16 kHz input and output are aligned sample for sample, so the ratio of their energies in its top band (5-8 kHz
+at 16 kHz: from 0.625 of the model's Nyquist) is the attenuation the model applied there, at each position.
+It is estimated causally, with an 8th-order Butterworth high-pass and a one-pole energy smoother of half a hop
+(5 ms: a few dozen periods of that band, still shorter than a syllable), because the stream's output is the
+last thing to arrive, and waiting for more of it would add latency: this way the output comes out as soon as
+the model's band does. The gain is limited to [the attenuation limit's floor, 1] (never amplify, never remove
+more than --atten-limit allows) and interpolated linearly to the output's rate. It lags the model by about the
+smoothing time: at a speech onset the first few ms of a consonant's high band are softened, and when speech
+stops a few ms of the noise above it are kept.
 """
 from __future__ import annotations
 
@@ -41,21 +40,24 @@ class BandGain:
     """Aligned (n, C) model input and output at the model rate -> (n, C) top-band gain, causally, in chunks."""
 
     def __init__(self, model_rate: int, hop: int, channels: int, floor: float):
-        self.sos = signal.butter(8, TOP_BAND * model_rate / 2, "highpass", fs=model_rate, output="sos")
+        # Transfer-function form, not sections: a quarter of sosfilt's per-call cost (live: once per hop), and at
+        # this cutoff (its poles are well inside the unit circle) the same output to ~1e-14.
+        self.ba = signal.butter(8, TOP_BAND * model_rate / 2, "highpass", fs=model_rate)
         self.a = float(np.exp(-2.0 / hop))  # one-pole energy smoother, time constant half a hop
         self.floor = floor
-        self.zi = [np.zeros((len(self.sos), 2, channels)) for _ in range(2)]  # input, output band filters
-        self.ze = [np.zeros((1, channels)) for _ in range(2)]  # input, output energy smoothers
+        self.channels = channels
+        # Input and output side by side (2C columns): one call of each filter per chunk, not two (live: per hop).
+        self.zi = np.zeros((len(self.ba[1]) - 1, 2 * channels))  # band filter states
+        self.ze = np.zeros((1, 2 * channels))  # energy smoother states
 
     def __call__(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         if len(x) == 0:  # scipy's filters refuse empty input
-            return np.ones((0, x.shape[1]))
-        energy = []
-        for k, s in enumerate((x, y)):
-            band, self.zi[k] = signal.sosfilt(self.sos, s.astype(np.float64), axis=0, zi=self.zi[k])
-            e, self.ze[k] = signal.lfilter([1 - self.a], [1, -self.a], band**2, axis=0, zi=self.ze[k])
-            energy.append(e)
-        return np.clip(np.sqrt((energy[1] + EPS) / (energy[0] + EPS)), self.floor, 1.0)
+            return np.ones((0, self.channels))
+        both = np.concatenate([x, y], axis=1, dtype=np.float64)
+        band, self.zi = signal.lfilter(*self.ba, both, axis=0, zi=self.zi)
+        energy, self.ze = signal.lfilter([1 - self.a], [1, -self.a], band**2, axis=0, zi=self.ze)
+        c = self.channels
+        return np.clip(np.sqrt((energy[:, c:] + EPS) / (energy[:, :c] + EPS)), self.floor, 1.0)
 
 
 class RateStream:
