@@ -38,10 +38,13 @@ def test_bundled_recipe_trains_from_scratch_within_the_latency_and_size_bounds()
     assert Denoiser(cfg.stft, cfg.model).n_params() < 1_000_000
 
 
-def test_the_shipped_model_was_trained_by_the_bundled_recipe():
-    shipped = config_from_dict(read_checkpoint(checkpoint_path(None))["train"])
-    # The batch is per process: the shipped run used two processes of half the recipe's batch (same global batch).
-    assert without_paths(shipped) == without_paths(recipe("bundled.py"))
+def test_the_shipped_checkpoint_describes_the_recipe_that_trained_it():
+    # The bundled model is still v10 (speechdae 2 from recipes/bundled.py has not yet beaten it on every metric:
+    # benchmarks/RESULTS.md); v10's thirteen stage recipes are in git history, and its checkpoint carries them.
+    payload = read_checkpoint(checkpoint_path(None))
+    shipped = config_from_dict(payload["train"])
+    assert shipped.init_from and len(payload["history"]) == 12  # stages 1-12, then this one
+    assert all(config_from_dict(h["train"]).model == shipped.model for h in payload["history"])
 
 
 def test_finetune_recipe_starts_from_the_bundled_model_with_its_settings():
