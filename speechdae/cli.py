@@ -170,6 +170,7 @@ def cmd_info(args) -> int:
         "sample_rate": cfg.sample_rate,
         "n_fft": cfg.n_fft,
         "hop": cfg.hop,
+        "stft": model.stft.describe(),  # the DSP contract, as exported models carry it
         "latency_ms": 1000 * cfg.latency_samples / cfg.sample_rate,
         "receptive_field_ms": 1000 * model.model.receptive_field * cfg.hop / cfg.sample_rate,
         "model": vars(model.model.cfg) if hasattr(model.model.cfg, "__dict__") else str(model.model.cfg),
