@@ -30,7 +30,8 @@ def main(argv=None):
     ap.add_argument("--limit", type=int, help="at most this many clean (or noisy) files")
     ap.add_argument("--max-seconds", type=float, help="cut clean files to this length")
     ap.add_argument("--model", help="speechdae checkpoint (default: the bundled one)")
-    ap.add_argument("--peers", nargs="*", default=list(PEERS), help=f"peers to run (default: all of {', '.join(PEERS)})")
+    ap.add_argument("--peers", nargs="*", default=list(PEERS),
+                    help=f"peers to run (default: all of {', '.join(PEERS)})")
     ap.add_argument("--threads", type=int, default=1, help="threads per system (default 1)")
     ap.add_argument("--json", help="write per-item rows and the summary here")
     ap.add_argument("--csv", help="write per-item rows here")

@@ -220,7 +220,8 @@ PLUGINS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="speechdae", description="Speech denoising with a convolutional denoising autoencoder.")
+    p = argparse.ArgumentParser(prog="speechdae",
+                                description="Speech denoising with a convolutional denoising autoencoder.")
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
 

@@ -39,7 +39,8 @@ def denoise_file(denoiser, src, dst, *, atten_limit_db: float | None = None, blo
 
             # disable=None: drawn only on a terminal, so logs and pipes stay clean.
             bar = tqdm(total=round(frames / rate, 2), unit="s", desc=src.name, leave=False, disable=None)
-        with contextlib.closing(bar) if bar else contextlib.nullcontext(), atomic_path(dst) as tmp, sf.SoundFile(str(tmp), "w", rate, channels, subtype, format=fmt) as out:
+        closing = contextlib.closing(bar) if bar else contextlib.nullcontext()
+        with closing, atomic_path(dst) as tmp, sf.SoundFile(str(tmp), "w", rate, channels, subtype, format=fmt) as out:
 
             def emit(y: np.ndarray):
                 nonlocal written

@@ -162,7 +162,8 @@ class Ring:
         self.lock = threading.Lock()
 
     def write(self, x: np.ndarray) -> bool:
-        """Append (mono is broadcast to every output channel); returns False if the oldest samples had to be dropped (output clock slower than input)."""
+        """Append (mono is broadcast to every output channel); returns False if the oldest samples had to be dropped
+        (output clock slower than input)."""
         with self.lock:
             cap = len(self.buf)
             overflow = max(0, self.size + len(x) - cap)

@@ -171,7 +171,8 @@ def test_bypass_passes_raw_input_and_plays(pulse, noisy, tmp_path):
 
 
 def test_device_rate_is_resampled(pulse, model, noisy, tmp_path, monkeypatch):
-    """A 48 kHz device, with an attenuation limit: soxr streams to the model's 16 kHz and back inside the live pipeline. The mic is
+    """A 48 kHz device, with an attenuation limit: soxr streams to the model's 16 kHz and back inside the live pipeline.
+    The mic is
     fed a 48 kHz signal from a 48 kHz sink (PulseAudio does not resample), so the recording must equal
     offline `denoise(input, 48000)`, which resamples whole signals with soxr: streaming soxr is
     chunk-invariant, so a click at a block boundary or a drifting resampler would show."""

@@ -153,7 +153,7 @@ def test_a_worker_that_cannot_see_a_path_says_the_filesystem_must_be_shared(tmp_
 def test_without_ray_installed_the_flag_gives_an_install_hint(tmp_path, corpus):
     root, inp, opts = corpus
     code = ("import sys; sys.modules['ray'] = None; from speechdae.cli import main; "  # None: import ray fails
-            f"sys.exit(main(sys.argv[1:]))")
+            "sys.exit(main(sys.argv[1:]))")
     r = subprocess.run([sys.executable, "-c", code, "denoise", str(inp), "--out-dir", str(tmp_path), "--ray",
                         *opts], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
