@@ -235,9 +235,9 @@ def export(denoiser, out, fmt: str, streaming: bool = False, verify: bool = True
         raise SpeechDAEError(f"{out}: is a directory; give a file name such as denoiser.onnx")
     denoiser = copy.deepcopy(denoiser).cpu().float().eval()  # the caller's model stays where and as it was
     if fmt == "onnx":
+        proto, meta = onnx_model(denoiser, streaming)  # first: it turns a missing onnx into the install hint
         import onnx
 
-        proto, meta = onnx_model(denoiser, streaming)
         if verify:
             err = verify_onnx(proto, denoiser, streaming)
             meta["verified_max_abs_diff"] = err

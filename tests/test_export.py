@@ -325,3 +325,19 @@ def test_cli_bad_checkpoint_is_one_line(tmp_path):
     one_line_error(cli("--model", tmp_path / "missing.pt", "-o", out), "missing.pt")
     one_line_error(cli("-o", tmp_path / "x.bin"), "--format")
     assert list(tmp_path.iterdir()) == [bad]
+
+
+def test_cli_without_onnx_gives_the_install_hint(tmp_path, checkpoint):
+    """The README's plain install has no onnx: a shim on PYTHONPATH makes it unimportable, as it is there."""
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "onnx.py").write_text("raise ModuleNotFoundError(\"No module named 'onnx'\", name='onnx')\n")
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(shim), os.environ.get("PYTHONPATH", "")])}
+    r = subprocess.run([sys.executable, "-m", "speechdae.cli", "export", "-o", tmp_path / "x.onnx", "--model",
+                        checkpoint], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        "speechdae: error: ONNX export needs the 'onnx' package: pip install 'speechdae[export]' "
+        "(onnx, onnxscript, onnxruntime)"]
+    assert not (tmp_path / "x.onnx").exists()
