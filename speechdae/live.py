@@ -60,12 +60,22 @@ def add_arguments(parser: argparse.ArgumentParser, name: str):
 
 
 def run(args, name: str) -> int:
+    import logging
+
+    from .quiet import drop_stderr_lines
+
+    # PortAudio's trace lines for a failed call come before our own one-line message; -v keeps them.
+    quiet = contextlib.nullcontext() if logging.getLogger("speechdae").isEnabledFor(logging.DEBUG) \
+        else drop_stderr_lines()
     if name == "devices":
-        print(device_table())
+        with quiet:
+            table = device_table()
+        print(table)
         return 0
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)  # `kill` finalises the recording like Ctrl-C does
-    stats = run_live(args)
+    with quiet:
+        stats = run_live(args)
     print(stats.summary())
     if stats.stuck:  # the recording is complete; PortAudio's exit handler would wait on the stuck stream forever
         msg = f"speechdae: error: {stats.error}" if stats.error else ""

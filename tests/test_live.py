@@ -246,6 +246,8 @@ def test_stops_cleanly_with_complete_recording(tmp_path, model, stop):
         assert proc.returncode == 2, stderr
         last = stderr.strip().splitlines()[-1]
         assert last.startswith("speechdae: error: ") and "disconnected" in last, stderr
+        # Only our own lines: no PortAudio "Expression '...' failed in ..." trace before the error.
+        assert all(line.startswith(("live: ", "speechdae: error: ")) for line in stderr.strip().splitlines()), stderr
     x, sr = sf.read(out, dtype="float32")  # complete: the FLAC decodes to the end
     assert sr == RATE and len(x) > 0.5 * RATE and np.abs(x).max() > 0.01
     assert sorted(p.name for p in out.parent.iterdir()) == ["out.flac"]  # no temp file left behind
