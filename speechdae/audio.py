@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -13,6 +15,7 @@ import soxr
 
 from .errors import SpeechDAEError
 
+log = logging.getLogger(__name__)
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 MIN_RATE = 8000
@@ -57,6 +60,8 @@ def open_input(path) -> sf.SoundFile:
         raise SpeechDAEError(f"{path}: no such file")
     if path.is_dir():
         raise SpeechDAEError(f"{path}: is a directory, not an audio file")
+    if path.stat().st_size == 0:
+        raise SpeechDAEError(f"{path}: is empty (0 bytes)")
     try:
         f = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
@@ -76,13 +81,8 @@ def open_input(path) -> sf.SoundFile:
 def read_audio(path, sample_rate: int | None = None, mono: bool = False) -> tuple[np.ndarray, int]:
     """Whole file as (samples, channels) float32, optionally resampled and/or mixed to mono (samples,)."""
     with open_input(path) as f:
-        try:
-            x = f.read(dtype="float32", always_2d=True)
-        except (sf.LibsndfileError, RuntimeError) as e:
-            raise SpeechDAEError(f"{path}: truncated or corrupt audio ({e})") from None
+        x = np.concatenate(list(read_blocks(f, path, 1 << 20)))
         rate = f.samplerate
-    if x.shape[0] == 0:
-        raise SpeechDAEError(f"{path}: contains no audio samples")
     if not np.isfinite(x).all():
         raise SpeechDAEError(f"{path}: contains NaN or infinite samples")
     if sample_rate is not None and sample_rate != rate:
@@ -90,6 +90,58 @@ def read_audio(path, sample_rate: int | None = None, mono: bool = False) -> tupl
     if mono:
         x = x.mean(axis=1)
     return x, rate
+
+
+_SAMPLE_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8,
+                 "ULAW": 1, "ALAW": 1}
+_SHORT_CHUNK = re.compile(r":\s*(\d+) \(should be (\d+)\)")  # libsndfile's log for a chunk cut short
+
+
+def read_blocks(f: sf.SoundFile, path, block: int):
+    """Yield (n <= block, channels) float32 blocks of an open file up to its readable end.
+
+    A file cut short (a recorder that crashed, a copy that stopped) is read up to where it breaks and one
+    warning names it and the readable length; its readable part is not thrown away. Containers show it
+    differently: WAV/AIFF headers promise more bytes than the file holds (libsndfile reads what is there and
+    logs "should be"), FLAC stops with a decoding error (soundfile keeps what was decoded before it), Ogg
+    ends without its end-of-stream page. Raises SpeechDAEError only if nothing at all is readable.
+    """
+    read, error = 0, None
+    while True:
+        buf = np.empty((block, f.channels), np.float32)
+        try:
+            n = len(f.read(out=buf))
+        except (sf.LibsndfileError, RuntimeError) as e:
+            error = re.sub(r"^Error\s*:\s*", "", str(e).strip().splitlines()[0]).rstrip(".")  # libsndfile's wording
+            try:  # the frames decoded before the error are in buf; tell() says how many
+                n = min(block, max(0, f.tell() - read))
+            except (sf.LibsndfileError, RuntimeError):
+                n = 0
+        if n:
+            read += n
+            yield buf[:n]
+        if error or n < block:
+            break
+    if read == 0:
+        detail = f"truncated or corrupt, no audio is readable ({error})" if error else "contains no audio samples"
+        raise SpeechDAEError(f"{path}: {detail}")
+    if problem := _truncation(f, read, error):
+        log.warning("%s: truncated: %.2f s readable%s; using the readable part", path, read / f.samplerate, problem)
+
+
+def _truncation(f: sf.SoundFile, read: int, error: str | None) -> str | None:
+    """How a file that was read to `read` frames falls short of what it declares ('' or None: it does not)."""
+    rate, info = f.samplerate, f.extra_info
+    if error or read < f.frames:
+        return f" of {f.frames / rate:.2f} s in its header" + (f" (decoding stopped: {error})" if error else "")
+    missing = max((int(a) - int(b) for a, b in _SHORT_CHUNK.findall(info)), default=0)
+    if missing > 0:
+        per_frame = _SAMPLE_BYTES.get(f.subtype, 0) * f.channels
+        return f" of {(read + missing / per_frame) / rate:.2f} s in its header" if per_frame else \
+            " (its header promises more)"
+    if "lacks an end-of-stream" in info:
+        return " (the stream has no end-of-stream marker)"
+    return None
 
 
 def output_subtype(fmt: str, wanted: str | None) -> str | None:

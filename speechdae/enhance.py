@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from .audio import atomic_path, format_for, open_input, output_subtype
+from .audio import atomic_path, format_for, open_input, output_subtype, read_blocks
 from .errors import SpeechDAEError
 from .rate import RateStream
 
@@ -37,25 +37,21 @@ def denoise_file(denoiser, src, dst, *, atten_limit_db: float | None = None, blo
         if progress:
             from tqdm import tqdm
 
-            # disable=None: drawn only on a terminal, so logs and pipes stay clean.
-            bar = tqdm(total=round(frames / rate, 2), unit="s", desc=src.name, leave=False, disable=None)
+            # disable=None: drawn only on a terminal, so logs and pipes stay clean. Counted in samples (shown
+            # in seconds): a total in rounded seconds was overrun by the updates (TqdmWarning: clamping frac).
+            bar = tqdm(total=frames, unit_scale=1 / rate, desc=src.name, leave=False, disable=None,
+                       bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]")
         closing = contextlib.closing(bar) if bar else contextlib.nullcontext()
         with closing, atomic_path(dst) as tmp, sf.SoundFile(str(tmp), "w", rate, channels, subtype, format=fmt) as out:
 
             def emit(y: np.ndarray):
                 nonlocal written
-                y = y[: frames - written]
+                y = y[: read - written]
                 out.write(y)
                 written += len(y)
 
             read = 0
-            while True:
-                try:
-                    x = f.read(block, dtype="float32", always_2d=True)
-                except (sf.LibsndfileError, RuntimeError) as e:
-                    raise SpeechDAEError(f"{src}: truncated or corrupt audio after {read} samples ({e})") from None
-                if len(x) == 0:
-                    break
+            for x in read_blocks(f, src, block):  # a truncated file: a warning and its readable part
                 bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
                 if len(bad):
                     at = (read + bad[0]) / rate
@@ -63,14 +59,12 @@ def denoise_file(denoiser, src, dst, *, atten_limit_db: float | None = None, blo
                 read += len(x)
                 emit(stream.process(x))
                 if bar:
-                    bar.update(len(x) / rate)
-            if read == 0:
-                raise SpeechDAEError(f"{src}: contains no audio samples")
+                    bar.update(len(x))
             emit(stream.flush())  # exactly the rest of what was read
-            if written < frames:  # the header promised more than could be read: keep the promised length
-                emit(np.zeros((frames - written, channels), np.float32))
+            if written < read:  # the output has the readable length exactly, even if a header promised more
+                emit(np.zeros((read - written, channels), np.float32))
     return {"input": str(src), "output": str(dst), "sample_rate": rate, "channels": channels,
-            "seconds": frames / rate}
+            "seconds": read / rate}
 
 
 def output_path_for(src: Path, out_dir: Path, root: Path | None = None, suffix: str | None = None) -> Path:

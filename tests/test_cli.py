@@ -77,7 +77,7 @@ def bad_inputs(tmp_path):
     (tmp_path / "corrupt.wav").write_bytes(os.urandom(2000))
     cases["corrupt"] = (tmp_path / "corrupt.wav", "not a readable audio file")
     (tmp_path / "zero.wav").write_bytes(b"")
-    cases["zero-bytes"] = (tmp_path / "zero.wav", "not a readable audio file")
+    cases["zero-bytes"] = (tmp_path / "zero.wav", "is empty (0 bytes)")
     sf.write(str(tmp_path / "nosamples.wav"), np.zeros((0, 1), np.float32), 16000)
     cases["no-samples"] = (tmp_path / "nosamples.wav", "no audio samples")
     x = noise_like(8000)
@@ -89,8 +89,8 @@ def bad_inputs(tmp_path):
     cases["low-rate"] = (write(tmp_path / "lowrate.wav", noise_like(4000), 4000), "unsupported sample rate")
     truncated = tmp_path / "truncated.flac"
     sf.write(str(truncated), noise_like(64000), 16000)
-    truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size // 3])
-    cases["truncated"] = (truncated, "truncated.flac")
+    truncated.write_bytes(truncated.read_bytes()[:300])  # cut shorter: test_hardening.py has the readable case
+    cases["truncated"] = (truncated, "no audio is readable")
     return cases
 
 

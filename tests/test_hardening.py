@@ -128,3 +128,30 @@ def test_unreadable_training_files_are_skipped_with_a_warning(tmp_path, caplog):
     (tmp_path / "good.wav").unlink()
     with pytest.raises(SpeechDAEError, match="no usable audio"):
         AudioBank(sorted(tmp_path.glob("*.wav")), 16000)
+
+
+@pytest.mark.parametrize("ext", ["wav", "flac", "ogg"])
+def test_truncated_file_warns_and_denoises_its_readable_part(tmp_path, checkpoint, ext, caplog):
+    """A file cut to a third of its bytes: one warning naming it and both lengths, and a complete output of
+    exactly the readable part (the same samples as denoising that part saved as a whole file)."""
+    from speechdae.audio import read_audio
+
+    full, cut = tmp_path / f"full.{ext}", tmp_path / f"cut.{ext}"
+    sf.write(str(full), noise_like(16000 * 6), 16000)
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 3])
+    r = cli("denoise", cut, "-o", tmp_path / "out.wav", "--model", checkpoint)
+    assert r.returncode == 0, r.stderr
+    out, rate = sf.read(str(tmp_path / "out.wav"), dtype="float32")
+    n = len(out)
+    assert 0.1 * 6 * rate < n < 0.45 * 6 * rate  # (Ogg spends some of its bytes on headers)
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and str(cut) in lines[0] and "truncated" in lines[0], r.stderr
+    assert f"{n / rate:.2f} s readable" in lines[0] and "using the readable part" in lines[0]
+    if ext != "ogg":  # Ogg has no length in a header; it says the end-of-stream marker is missing
+        assert "of 6.00 s in its header" in lines[0], lines[0]
+    prefix = sf.read(str(full), dtype="float32")[0][:n]
+    denoise_file(small_denoiser(), write(tmp_path / "prefix.wav", prefix, rate, "FLOAT"), tmp_path / "ref.wav")
+    ref = sf.read(str(tmp_path / "ref.wav"), dtype="float32")[0]
+    np.testing.assert_allclose(out, ref, atol=1e-4, rtol=0)  # out.wav is 16-bit, ref.wav float
+    x, _ = read_audio(cut)  # the same for every reader of files (eval, plot, training)
+    assert len(x) == n and "truncated" in caplog.text
