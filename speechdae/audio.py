@@ -65,7 +65,8 @@ def open_input(path) -> sf.SoundFile:
     try:
         f = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
-        raise SpeechDAEError(f"{path}: not a readable audio file ({str(e).splitlines()[0]})") from None
+        reason = getattr(e, "error_string", None) or str(e)  # libsndfile's reason without its repeat of the path
+        raise SpeechDAEError(f"{path}: not a readable audio file ({reason.splitlines()[0]})") from None
     if f.frames == 0:
         f.close()
         raise SpeechDAEError(f"{path}: contains no audio samples")

@@ -12,11 +12,21 @@ from .errors import SpeechDAEError
 log = logging.getLogger("speechdae")
 
 
-def _model(args):
+def threads_from(args) -> int:
+    """Set torch's CPU threads from --threads (None: speechdae.threads' default of one); returns the count."""
+    from .threads import set_threads
+
+    try:
+        return set_threads(getattr(args, "threads", None))
+    except ValueError as e:
+        raise SpeechDAEError(f"--threads: {e}") from None
+
+
+def load_for(args):
+    """The model a command's --model and --device name, with --threads set first."""
     import torch
 
-    from .checkpoint import load_model
-
+    threads_from(args)
     device = getattr(args, "device", "cpu")
     try:
         torch.device(device)
@@ -24,7 +34,38 @@ def _model(args):
             raise SpeechDAEError(f"--device {device}: no CUDA device is available here")
     except RuntimeError as e:
         raise SpeechDAEError(f"--device {device}: {str(e).splitlines()[0]}") from None
-    return load_model(args.model, device=device)
+    return load_quietly(args.model, device)
+
+
+def load_quietly(path, device: str = "cpu"):
+    """load_model, where a TorchScript file is one line saying so rather than torch's two warning lines."""
+    import warnings
+
+    from .checkpoint import load_model
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model = load_model(path, device=device)
+        except SpeechDAEError:
+            if any("TorchScript" in str(w.message) for w in caught):
+                raise SpeechDAEError(f"{path}: a TorchScript export, not a speechdae checkpoint "
+                                     "(give the .pt file that training wrote)") from None
+            raise
+    for w in caught:  # anything else is passed on as it was
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    return model
+
+
+def atten_limit_arg(text: str) -> float:
+    """argparse type for --atten-limit: a positive number of dB (argparse names the flag in its error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of dB, got {text!r}")
+    return value
 
 
 def _expand_inputs(inputs):
@@ -93,9 +134,14 @@ def cmd_denoise(args) -> int:
         if total == 1 and failed:  # one file: its error is the command's error, as without --ray
             raise SpeechDAEError(failed[0])
         return batch_summary(total, done, failed, args.quiet)
-    model = _model(args)
+    from tqdm import tqdm
+
+    model = load_for(args)
     failed, done = [], 0
-    for src, dst in todo:
+    # N of M files, on a terminal only (disable=None); each file's own bar is drawn below it.
+    files = tqdm(todo, desc="files", unit="file", disable=None if len(todo) > 1 and not args.quiet else True)
+    for src, dst in files:
+        replaced = dst.exists()  # said, not refused: the old file stays until the new one is complete
         try:
             denoise_file(model, src, dst, atten_limit_db=args.atten_limit, progress=not args.quiet)
             if args.plot:
@@ -105,32 +151,15 @@ def cmd_denoise(args) -> int:
         except SpeechDAEError as e:
             if total == 1:
                 raise
-            log.warning("skipped: %s", e)
-            failed.append(str(e))
+            failed.append(str(e))  # printed once, by batch_summary
             continue
         done += 1
         if not args.quiet:
-            print(f"{src} -> {dst}")
+            notes = (["replaced the existing file"] if replaced else []) + \
+                ([f"picture: {dst.with_suffix('.png')}"] if args.plot else [])
+            tqdm.write(f"{src} -> {dst}" + (f" ({'; '.join(notes)})" if notes else ""))
+    files.close()
     return batch_summary(total, done, failed, args.quiet)
-
-
-def cmd_eval(args) -> int:
-    from .evaluate import evaluate, generated_items, markdown_table, paired_items, save_results, summarize
-
-    model = _model(args)
-    sr = model.sample_rate
-    if args.pairs:
-        items = paired_items(args.pairs[0], args.pairs[1], sr, args.limit)
-    elif args.clean and args.noise:
-        items = generated_items(args.clean, args.noise, args.snr, args.seed, sr, args.limit, args.max_seconds)
-    else:
-        raise SpeechDAEError("give --pairs CLEAN_DIR NOISY_DIR, or --clean DIR and --noise DIR")
-    rows = evaluate({"speechdae": lambda x, rate: model.denoise(x, rate, args.atten_limit)}, items, sr,
-                    progress=not args.quiet)
-    summary = summarize(rows)
-    print(markdown_table(summary))
-    save_results(rows, summary, args.json, args.csv)
-    return 0
 
 
 def cmd_demo(args) -> int:
@@ -144,7 +173,7 @@ def cmd_demo(args) -> int:
 
     samples = Path(str(resources.files("speechdae") / "samples"))
     out = Path(args.out_dir)
-    model = _model(args)
+    model = load_for(args)
     noisy_path, clean_path, dst = samples / "noisy.flac", samples / "clean.flac", out / "denoised.wav"
     denoise_file(model, noisy_path, dst)
     clean, sr = read_audio(clean_path, mono=True)
@@ -152,34 +181,6 @@ def cmd_demo(args) -> int:
             for name, p in (("noisy", noisy_path), ("speechdae", dst))]
     print(f"denoised {noisy_path.name} -> {dst}")
     print(markdown_table(summarize(rows)))
-    return 0
-
-
-def _recipe_summary(train: dict | None) -> dict:
-    keys = ("steps", "variant", "speech", "noise", "lr", "speech_weight", "sisdr_weight", "init_from")
-    return {k: v for k, v in (train or {}).items() if k in keys}
-
-
-def cmd_info(args) -> int:
-    import json
-
-    model = _model(args)
-    cfg = model.stft.cfg
-    print(json.dumps({
-        "parameters": model.n_params(),
-        "sample_rate": cfg.sample_rate,
-        "n_fft": cfg.n_fft,
-        "hop": cfg.hop,
-        "stft": model.stft.describe(),  # the DSP contract, as exported models carry it
-        "latency_ms": 1000 * cfg.latency_samples / cfg.sample_rate,
-        "receptive_field_ms": 1000 * model.model.receptive_field * cfg.hop / cfg.sample_rate,
-        "model": vars(model.model.cfg) if hasattr(model.model.cfg, "__dict__") else str(model.model.cfg),
-        "version": model.info.get("version"),
-        "metrics": model.info.get("metrics"),
-        "recipe": _recipe_summary(model.info.get("train")),
-        "fine_tuned_from": [dict(_recipe_summary(h.get("train")), steps_run=h.get("steps"))
-                            for h in model.info.get("history") or []],
-    }, indent=1, default=str))
     return 0
 
 
@@ -212,6 +213,8 @@ def cmd_train(args) -> int:
 # Subcommands implemented in their own modules: name -> (module, help). Each module has
 # add_arguments(parser) and run(args) -> int.
 PLUGINS = {
+    "eval": ("speechdae.evaluate", "score denoising: PESQ/STOI/SI-SDR against references, DNSMOS without"),
+    "info": ("speechdae.info", "describe a checkpoint (--json: every detail)"),
     "live": ("speechdae.live", "denoise a microphone live, to speakers and/or a file"),
     "devices": ("speechdae.live", "list audio devices"),
     "export": ("speechdae.export", "export the model to ONNX or TorchScript"),
@@ -219,59 +222,64 @@ PLUGINS = {
 }
 
 
+EXAMPLES = """examples:
+  speechdae demo                                 # denoise the bundled sample, print its scores
+  speechdae denoise talk.wav                     # -> talk.denoised.wav beside it
+  speechdae denoise recordings/ --out-dir clean/ # a folder, structure mirrored
+  speechdae eval --dnsmos recordings/            # scores without a clean reference
+  speechdae live                                 # microphone -> speakers, denoised
+  speechdae COMMAND -h                           # each command's options and examples"""
+
+DENOISE_EXAMPLES = """examples:
+  speechdae denoise talk.wav                       # -> talk.denoised.wav beside it
+  speechdae denoise in.flac -o clean.flac
+  speechdae denoise recordings/ --out-dir clean/ --skip-existing   # (resume) a batch
+  speechdae denoise talk.wav --atten-limit 20 --plot               # keep some ambience; draw a PNG
+An existing output file is replaced (atomically, when the new one is complete) and the command says so;
+an input is never overwritten. Use --skip-existing to leave existing outputs alone."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="speechdae",
+    from . import __version__
+
+    raw = argparse.RawDescriptionHelpFormatter  # keeps the examples' lines
+    p = argparse.ArgumentParser(prog="speechdae", epilog=EXAMPLES, formatter_class=raw,
                                 description="Speech denoising with a convolutional denoising autoencoder.")
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--version", action="version", version=f"speechdae {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug messages (and PortAudio's own)")
     sub = p.add_subparsers(dest="command", required=True)
 
     def model_arg(sp):
         sp.add_argument("--model", help="checkpoint (default: the bundled model)")
 
-    d = sub.add_parser("denoise", help="denoise audio files")
+    d = sub.add_parser("denoise", help="denoise audio files", epilog=DENOISE_EXAMPLES, formatter_class=raw,
+                       description="Denoise audio files (any format, rate, channels and length).")
     d.add_argument("inputs", nargs="+", help="files, folders or quoted globs")
     g = d.add_mutually_exclusive_group()
-    g.add_argument("-o", "--output", help="output file (one input only)")
+    g.add_argument("-o", "--output",
+                   help="output file (one input only; default: IN.denoised.EXT beside the input)")
     g.add_argument("--out-dir", help="folder for outputs; folder inputs keep their structure")
-    d.add_argument("--atten-limit", type=float, default=None, metavar="DB",
+    d.add_argument("--atten-limit", type=atten_limit_arg, default=None, metavar="DB",
                    help="never attenuate by more than DB decibels (keeps some background)")
     d.add_argument("--skip-existing", action="store_true", help="leave outputs that already exist (resume a batch)")
     d.add_argument("--plot", action="store_true", help="also write a spectrogram PNG beside each output")
-    d.add_argument("--device", default="cpu", help="cpu, cuda, ...")
+    d.add_argument("--device", default="cpu", help="cpu, cuda, ... (default cpu)")
+    d.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default 1)")
     d.add_argument("--ray", nargs="?", const="auto", metavar="auto|ADDRESS",
                    help="spread the files over a Ray cluster (auto: join a running one or start a local one); "
                         "paths must be on a filesystem every node shares. Needs pip install 'speechdae[ray]'")
     d.add_argument("--ray-workers", type=int, metavar="N", help="with --ray: N workers (default: one per CPU)")
-    d.add_argument("-q", "--quiet", action="store_true")
+    d.add_argument("-q", "--quiet", action="store_true", help="print only errors (bars are drawn only on a terminal)")
     model_arg(d)
     d.set_defaults(func=cmd_denoise)
 
-    e = sub.add_parser("eval", help="score denoising (PESQ, STOI, SI-SDR) against clean references")
-    e.add_argument("--pairs", nargs=2, metavar=("CLEAN_DIR", "NOISY_DIR"))
-    e.add_argument("--clean", nargs="+", help="clean speech folder(s) for a generated noisy set")
-    e.add_argument("--noise", nargs="+", help="noise folder(s) for a generated noisy set")
-    e.add_argument("--snr", type=float, nargs="+", default=[0.0, 5.0, 10.0])
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--limit", type=int, help="at most this many clean files")
-    e.add_argument("--max-seconds", type=float, help="cut clean files to this length")
-    e.add_argument("--atten-limit", type=float, default=None, metavar="DB")
-    e.add_argument("--json")
-    e.add_argument("--csv")
-    e.add_argument("-q", "--quiet", action="store_true")
-    model_arg(e)
-    e.set_defaults(func=cmd_eval)
-
     m = sub.add_parser("demo", help="denoise the bundled sample with the bundled model and print its scores")
-    m.add_argument("--out-dir", default="speechdae-demo")
+    m.add_argument("--out-dir", default="speechdae-demo", help="where denoised.wav goes (default speechdae-demo)")
     model_arg(m)
     m.set_defaults(func=cmd_demo)
 
-    i = sub.add_parser("info", help="describe a checkpoint")
-    model_arg(i)
-    i.set_defaults(func=cmd_info)
-
     t = sub.add_parser("train", help="train with a recipe (.py defining `config`) or a JSON config; resumes")
-    t.add_argument("recipe")
+    t.add_argument("recipe", help="a recipe .py (e.g. recipes/quick.py) or a JSON training config")
     t.add_argument("overrides", nargs=argparse.REMAINDER, help="--out, --steps, --device, --speech, --noise ...")
     t.set_defaults(func=cmd_train)
 
@@ -295,7 +303,7 @@ def main(argv=None) -> int:
 
             module_name, name = args.plugin
             module = importlib.import_module(module_name)
-            sp = argparse.ArgumentParser(prog=f"speechdae {name}")
+            sp = argparse.ArgumentParser(prog=f"speechdae {name}", formatter_class=argparse.RawDescriptionHelpFormatter)
             module.add_arguments(sp, name)
             return module.run(sp.parse_args(rest), name)
         if rest:

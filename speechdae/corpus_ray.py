@@ -89,6 +89,18 @@ def _first_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"
 
 
+def _reachable(address: str, timeout: float = 10.0):
+    """Fail in seconds when nothing listens at HOST:PORT: ray.init itself retries for many minutes."""
+    host, sep, port = address.split("://")[-1].rpartition(":")
+    if not sep or not port.isdigit():
+        raise SpeechDAEError(f"--ray {address}: give auto or a Ray address HOST:PORT (e.g. 10.0.0.1:6379)")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise SpeechDAEError(f"--ray {address}: no Ray cluster answers there ({e.strerror or 'timed out'}); "
+                             "start one with `ray start --head` or use --ray auto") from None
+
+
 def _connect(ray, address: str) -> bool:
     """Connect this process to Ray; True when we did (and so must disconnect), False when it already was."""
     if address != "auto" and Path(address).exists():  # `--ray in1/ in2/` takes in1/ as the address
@@ -103,6 +115,7 @@ def _connect(ray, address: str) -> bool:
         except ConnectionError:
             ray.init(address="local", include_dashboard=False, **quiet)
         return True
+    _reachable(address)
     try:
         ray.init(address=address, **quiet)
     except Exception as e:  # Ray raises ConnectionError, ValueError, RuntimeError... for a bad address

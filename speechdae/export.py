@@ -266,7 +266,7 @@ def add_arguments(parser, name: str):
 
 
 def run(args, name: str) -> int:
-    from .checkpoint import load_model
+    from .cli import load_quietly as load_model  # a TorchScript file is one line, not torch's warnings
 
     out = Path(args.output)
     fmt = args.format or SUFFIXES.get(out.suffix.lower())

@@ -53,7 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser, name: str):
     parser.add_argument("--samplerate", type=int, help="device rate (default: the model's if the device takes it)")
     parser.add_argument("--blocksize", type=int, help="frames per callback (default: one model hop)")
     parser.add_argument("--bypass", action="store_true", help="pass the raw input through, for comparison")
-    parser.add_argument("--atten-limit", type=float, metavar="DB", help="never attenuate by more than DB decibels")
+    from .cli import atten_limit_arg
+
+    parser.add_argument("--atten-limit", type=atten_limit_arg, metavar="DB",
+                        help="never attenuate by more than DB decibels")
     parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this much input")
     parser.add_argument("--latency", default="high",
                         help="PortAudio latency hint: 'low', 'high' (default) or seconds")
@@ -255,7 +258,7 @@ def run_live(args, started: threading.Event | None = None) -> Stats:
     """
     import torch
 
-    from .checkpoint import load_model
+    from .cli import load_quietly as load_model  # a TorchScript file is one line, not torch's warnings
 
     sd = _sounddevice()
     if not args.playback and not args.record:

@@ -45,7 +45,7 @@ def test_folder_is_mirrored_bad_files_skipped_and_summarised(tmp_path, checkpoin
     assert r.returncode == 1
     assert (tmp_path / "out" / "one.wav").exists() and (tmp_path / "out" / "a" / "b" / "two.flac").exists()
     assert "denoised 2, skipped existing 0, failed 2 of 4 files" in r.stdout
-    assert "broken.wav" in r.stderr and "empty.wav" in r.stderr
+    assert r.stderr.count("broken.wav") == 1 and r.stderr.count("empty.wav") == 1, r.stderr  # once each
     leftovers = [p for p in (tmp_path / "out").rglob("*") if p.is_file() and "partial" in p.name]
     assert leftovers == []
 
@@ -152,9 +152,10 @@ def test_eval_on_folder_pairs(tmp_path, checkpoint):
     y, _ = sf.read(str(SAMPLES / "noisy.flac"), dtype="float32")
     write(tmp_path / "c" / "a.flac", x, sr)
     write(tmp_path / "n" / "a.wav", y, sr)
-    r = run("eval", "--pairs", tmp_path / "c", tmp_path / "n", "--model", checkpoint, "-q")
+    r = run("eval", "--pairs", tmp_path / "c", tmp_path / "n", "--model", checkpoint)
     assert r.returncode == 0, r.stderr
     assert "| noisy |" in r.stdout
+    assert r.stderr == ""  # no progress bar into a pipe, even without -q
 
 
 def test_demo_runs_on_the_bundled_model_and_sample(tmp_path):
@@ -167,6 +168,11 @@ def test_demo_runs_on_the_bundled_model_and_sample(tmp_path):
 def test_info_describes_the_bundled_model():
     r = run("info")
     assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) < 15 and lines[0].startswith("model       bundled default"), r.stdout
+    assert any(ln.startswith("audio       16000 Hz") and "latency 20.0 ms" in ln for ln in lines), r.stdout
+    assert any(ln.startswith("lineage     ") for ln in lines) and "/work/" not in r.stdout
+    r = run("info", "--json")
     info = json.loads(r.stdout)
     assert info["latency_ms"] <= 20 and info["parameters"] < 1_000_000
 
@@ -184,3 +190,94 @@ def test_training_config_with_unknown_or_mistyped_keys(tmp_path):
     recipe = tmp_path / "r.py"
     recipe.write_text("from speechdae.train import TrainConfig\nconfig = TrainConfig(stepz=3)\n")
     one_line_error(run("train", recipe), "stepz")
+
+
+def test_version_and_examples_in_help():
+    from speechdae import __version__
+
+    assert run("--version").stdout.strip() == f"speechdae {__version__}"
+    top = run("--help").stdout
+    assert "examples:\n  speechdae demo" in top
+    d = run("denoise", "--help").stdout
+    assert "IN.denoised.EXT" in d and "examples:\n  speechdae denoise talk.wav" in d and "is replaced" in d
+    e = run("eval", "--help").stdout
+    assert "--dnsmos" in e and "examples:\n  speechdae eval" in e
+    import argparse
+
+    from speechdae import evaluate
+
+    parser = argparse.ArgumentParser()
+    evaluate.add_arguments(parser, "eval")
+    assert [a.dest for a in parser._actions if not a.help] == []  # every eval option has its help text
+
+
+def test_option_errors_name_the_flag(tmp_path, checkpoint):
+    src = write(tmp_path / "x.wav", noise_like(4000), 16000)
+    for value in ("-5", "0", "nan", "loud"):
+        r = run("denoise", src, "--atten-limit", value, "--model", checkpoint)
+        assert r.returncode == 2 and "argument --atten-limit: must be a positive number of dB" in r.stderr, r.stderr
+    one_line_error(run("denoise", src, "--threads", "-1", "--model", checkpoint), "--threads")
+    r = run("denoise", src, "--threads", "2", "--model", checkpoint, "-q")
+    assert r.returncode == 0, r.stderr
+
+
+def test_torchscript_file_as_model_is_one_line(tmp_path, denoiser):
+    from speechdae.export import export
+
+    export(denoiser, tmp_path / "m.ts", "torchscript")
+    src = write(tmp_path / "x.wav", noise_like(4000), 16000)
+    env_warnings = {**os.environ}  # with warnings on, as a user runs it
+    r = subprocess.run([sys.executable, "-m", "speechdae.cli", "denoise", str(src), "--model", str(tmp_path / "m.ts")],
+                       capture_output=True, text=True, env=env_warnings, timeout=300)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        f"speechdae: error: {tmp_path / 'm.ts'}: a TorchScript export, not a speechdae checkpoint "
+        "(give the .pt file that training wrote)"]
+
+
+def test_existing_output_is_replaced_and_said_and_plot_says_where(tmp_path, checkpoint):
+    pytest.importorskip("matplotlib")
+    src = write(tmp_path / "talk.wav", noise_like(8000), 16000)
+    dst = tmp_path / "out.wav"
+    dst.write_bytes(b"an old file")
+    r = run("denoise", src, "-o", dst, "--plot", "--model", checkpoint)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"{src} -> {dst} (replaced the existing file; picture: {tmp_path / 'out.png'})"
+    assert sf.info(str(dst)).frames == 8000 and (tmp_path / "out.png").stat().st_size > 0
+    r = run("denoise", src, "-o", tmp_path / "new.wav", "--model", checkpoint)
+    assert r.stdout.strip() == f"{src} -> {tmp_path / 'new.wav'}"
+
+
+def test_progress_bars_on_a_terminal_count_files_and_end_cleanly(tmp_path, checkpoint):
+    """stderr is a pseudo-terminal here, so the bars are drawn: files N of M, and no TqdmWarning at the end."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for k in range(3):  # 12.3425 s: a bar total rounded to 12.34 s was overrun (the TqdmWarning users saw)
+        write(inp / f"f{k}.wav", noise_like(197_480, seed=k), 16000)
+    draw_every_update = {"TQDM_MININTERVAL": "0", "TQDM_MINITERS": "1"}  # else the last one is often not drawn
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a new pty is 0 columns wide
+    proc = subprocess.Popen([sys.executable, "-m", "speechdae.cli", "denoise", str(inp), "--out-dir",
+                             str(tmp_path / "out"), "--model", str(checkpoint)], stdout=subprocess.PIPE,
+                            stderr=slave, env={**os.environ, **draw_every_update})
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=300)
+    os.close(master)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0, screen
+    assert "files:" in screen and "3/3" in screen, screen
+    assert "Warning" not in screen, screen
