@@ -18,7 +18,7 @@ from .model import ModelConfig
 from .spectral import STFTConfig
 
 VARIANTS = ("denoising", "plain", "sparse", "contractive")
-SELECT_ON = ("si_sdr", "si_sdr_hp", "stoi")  # validation scores computed on every validation item
+SELECT_ON = ("si_sdr", "si_sdr_hp", "stoi", "pesq")  # pesq is scored on the first val_pesq_items items only
 AMP = ("auto", "bf16", "off")
 PATH_LISTS = ("speech", "noise", "val_noise")  # config keys holding lists of folders, files or manifests
 ALIASES = {"time_limit": "time_limit_minutes"}  # the older, shorter flag names
@@ -44,7 +44,8 @@ class TrainConfig:
     speech_weight: float = 2.0  # > 1 penalises removing speech more than leaving noise
     sisdr_weight: float = 0.0  # optional waveform SI-SDR term (negative dB, scaled by 1/100)
     stoi_weight: float = 0.0  # optional waveform STOI term (torch_stoi's differentiable STOI, negated)
-    select_on: str = "si_sdr"  # validation score that picks best.pt: si_sdr | si_sdr_hp | stoi (not the few-item pesq)
+    pesq_weight: float = 0.0  # optional waveform PESQ term (torch-pesq's P.862 distance; extra [pesq-loss])
+    select_on: str = "si_sdr"  # picks best.pt: si_sdr | si_sdr_hp | stoi | pesq (needs val_pesq_items)
     ema_decay: float = 0.0  # > 0: validate and ship a moving average of the weights (e.g. 0.999), not the last step's
     checkpoint_every: int = 100
     val_every: int = 500
@@ -69,6 +70,8 @@ class TrainConfig:
                                      ("amp", self.amp, AMP)):
             if value not in choices:
                 raise SpeechDAEError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+        if self.select_on == "pesq" and self.val_pesq_items < self.val_items:
+            raise SpeechDAEError("select_on=pesq needs val_pesq_items >= val_items (PESQ of a few items has misled)")
 
 
 NESTED = {"stft": STFTConfig, "model": ModelConfig, "corruption": CorruptionConfig}

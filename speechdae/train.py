@@ -26,7 +26,7 @@ from .corrupt import Corruptor
 from .data import AudioBank, is_validation, list_audio, noisy_pairs
 from .denoiser import Denoiser
 from .errors import SpeechDAEError
-from .losses import Loss, Target, contractive_penalty
+from .losses import Loss, pesq_loss, Target, contractive_penalty
 from .metrics import score, si_sdr
 from .resume import Resumable
 from .threads import set_threads
@@ -78,7 +78,10 @@ class Trainer(Resumable):
             with warnings.catch_warnings():  # its resampler's method name, deprecated by torchaudio
                 warnings.simplefilter("ignore", UserWarning)
                 self.stoi_loss = NegSTOILoss(cfg.stft.sample_rate).to(self.device)
-        self.loss_fn = Loss(cfg, self.denoiser.stft, self.stoi_loss)
+        self.pesq_loss = None
+        if cfg.pesq_weight:
+            self.pesq_loss = pesq_loss(cfg.stft.sample_rate).to(self.device)
+        self.loss_fn = Loss(cfg, self.denoiser.stft, self.stoi_loss, self.pesq_loss)
         self.autocast = precision.autocast_dtype(cfg.amp, self.device)  # the model's forward only: see precision.py
 
     def lr(self) -> float:
@@ -206,27 +209,26 @@ class Trainer(Resumable):
         if not self.try_resume() and cfg.init_from:  # a resumed fine-tune keeps its own progress
             self.init_weights(cfg.init_from)
         logger = CsvLog(self.out / "log.csv", self.step) if self.main else None
-        from tqdm import tqdm
-
         # A bar only on a terminal; into a log file, a line every 60 s instead (tqdm redraws per postfix otherwise).
         tty = sys.stderr.isatty()
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=not (self.main and tty), dynamic_ncols=True)
+        bar = progress_bar(cfg, self.step, self.elapsed, enabled=self.main and tty)
         last_line = time.time()
         metrics = {}
-        while self.step < cfg.steps:
+        limit = 60 * cfg.time_limit_minutes if cfg.time_limit_minutes else math.inf
+        while self.step < cfg.steps and self.elapsed <= limit:  # a finished run, rerun, does no further step
             t0 = time.time()
             loss, norm, parts = self.train_step()
             self.elapsed += time.time() - t0
             if self.distributed and cfg.time_limit_minutes:  # ranks must agree on the lr and on when to stop
                 self.elapsed = distrib.max_over_ranks(self.elapsed)
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+            bar.update(max(0.0, min(time.time() - t0, bar.total - bar.n)) if cfg.time_limit_minutes else 1)
+            bar.set_postfix(step=self.step, loss=f"{loss:.4f}", refresh=False)
             if self.main and not tty and time.time() - last_line > 60:
                 last_line = time.time()
                 log.info("step %d loss %.4f, %.1f of %s training minutes", self.step, loss, self.elapsed / 60,
                          f"{cfg.time_limit_minutes:g}" if cfg.time_limit_minutes else "unlimited")
             row = {"step": self.step, "loss": loss, "grad_norm": norm, **parts}
-            timed_out = bool(cfg.time_limit_minutes) and self.elapsed > 60 * cfg.time_limit_minutes
+            timed_out = self.elapsed > limit
             if self.step % cfg.val_every == 0 or self.step == cfg.steps or timed_out:
                 if self.main and self.val_set:
                     metrics = self.validate()
@@ -251,6 +253,18 @@ class Trainer(Resumable):
         if self.distributed:
             distrib.finish()
         return metrics
+
+
+def progress_bar(cfg: TrainConfig, step: int, elapsed: float, enabled: bool):
+    """A run with a time limit ends on its clock, not at `steps` (recipes set steps=10**7), so its bar counts
+    training seconds: its ETA is then the time left; a run without one counts steps."""
+    from tqdm import tqdm
+
+    if cfg.time_limit_minutes:
+        total = 60.0 * cfg.time_limit_minutes
+        return tqdm(total=total, initial=min(elapsed, total), unit="s", disable=not enabled, dynamic_ncols=True,
+                    bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}")
+    return tqdm(total=cfg.steps, initial=step, disable=not enabled, dynamic_ncols=True)
 
 
 def usage(cfg: TrainConfig) -> str:

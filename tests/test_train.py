@@ -202,6 +202,36 @@ def test_stoi_term_adds_the_weighted_negative_stoi_and_steers_the_whole_model():
     assert (head0 - head1).norm() > 1e-3 * head0.norm() and (enc0 - enc1).norm() > 1e-3 * enc0.norm()
 
 
+def test_pesq_term_adds_the_weighted_pesq_distance_and_steers_the_whole_model():
+    pytest.importorskip("torch_pesq", reason="the pesq-loss extra is not installed")
+    clean, noise = clean_batch(), torch.randn(4, 16000)
+    base, with_pesq = trainer("denoising"), trainer("denoising", pesq_weight=0.5)
+    loss0, parts0 = base.loss(clean, noise)
+    loss1, parts1 = with_pesq.loss(clean, noise)  # same seeds: the same corruption draw
+    assert "pesq" not in parts0 and parts1["spectral"] == pytest.approx(parts0["spectral"])
+    assert parts1["pesq"] > 0.5  # a distance from clean: an untrained model's output is far from it
+    assert with_pesq.pesq_loss(clean, clean).abs().max() < 0.05  # and clean is at distance zero from itself
+    assert loss1.item() == pytest.approx(loss0.item() + 0.5 * parts1["pesq"], abs=1e-5)
+    enc0, head0 = grads(base, clean, noise)
+    enc1, head1 = grads(with_pesq, clean, noise)
+    assert (head0 - head1).norm() > 1e-3 * head0.norm() and (enc0 - enc1).norm() > 1e-3 * enc0.norm()
+
+
+def test_pesq_selection_needs_pesq_on_every_validation_item():
+    with pytest.raises(SpeechDAEError, match="val_pesq_items"):
+        TrainConfig(select_on="pesq", val_items=24, val_pesq_items=8)
+    assert TrainConfig(select_on="pesq", val_items=24, val_pesq_items=24).select_on == "pesq"
+
+
+def test_a_time_limited_run_counts_its_bar_in_training_seconds():
+    from speechdae.train import progress_bar
+
+    timed = progress_bar(TrainConfig(steps=10**7, time_limit_minutes=2), step=500, elapsed=30.0, enabled=False)
+    assert (timed.total, timed.n) == (120.0, 30.0)  # the ETA is the 90 s left, not 10**7 steps
+    stepped = progress_bar(TrainConfig(steps=300), step=100, elapsed=30.0, enabled=False)
+    assert (stepped.total, stepped.n) == (300, 100)
+
+
 def test_best_checkpoint_is_picked_on_the_asked_validation_score(tmp_path, corpus, monkeypatch):
     # Scripted validation scores that disagree: SI-SDR peaks at the first validation, STOI at the second.
     scripted = iter([{"si_sdr": 9.0, "si_sdr_hp": 9.0, "stoi": 0.70}, {"si_sdr": 8.0, "si_sdr_hp": 8.0, "stoi": 0.90},
@@ -214,7 +244,7 @@ def test_best_checkpoint_is_picked_on_the_asked_validation_score(tmp_path, corpu
     best = read_checkpoint(tmp_path / "run" / "best.pt")
     assert best["state"]["step"] == 20 and best["metrics"]["stoi"] == 0.90
     with pytest.raises(SpeechDAEError, match="select_on"):
-        TrainConfig(select_on="pesq")
+        TrainConfig(select_on="sdr")
 
 
 def test_plain_autoencoder_sees_clean_input():
