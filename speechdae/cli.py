@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .errors import SpeechDAEError
+from .errors import SpeechDAEError, first_line
 
 log = logging.getLogger("speechdae")
 
@@ -33,7 +33,7 @@ def load_for(args):
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise SpeechDAEError(f"--device {device}: no CUDA device is available here")
     except RuntimeError as e:
-        raise SpeechDAEError(f"--device {device}: {str(e).splitlines()[0]}") from None
+        raise SpeechDAEError(f"--device {device}: {first_line(e)}") from None
     return load_quietly(args.model, device)
 
 
@@ -198,7 +198,7 @@ def cmd_train(args) -> int:
         try:
             config = config_from_dict(json.loads(recipe.read_text()))
         except (json.JSONDecodeError, TypeError, ValueError) as e:
-            raise SpeechDAEError(f"{recipe}: not a valid training config ({str(e).splitlines()[0]})") from None
+            raise SpeechDAEError(f"{recipe}: not a valid training config ({first_line(e)})") from None
     else:
         try:
             config = runpy.run_path(str(recipe)).get("config")

@@ -13,7 +13,7 @@ import typing
 from dataclasses import dataclass, field
 
 from .corrupt import CorruptionConfig
-from .errors import SpeechDAEError
+from .errors import SpeechDAEError, first_line
 from .model import ModelConfig
 from .spectral import STFTConfig
 
@@ -180,4 +180,4 @@ def apply_overrides(cfg: TrainConfig, argv: list[str]) -> TrainConfig:
         subs = {k: NESTED[k](**v) for k, v in nested.items()}
         return dataclasses.replace(cfg, **top, **subs)
     except (TypeError, ValueError) as e:
-        raise SpeechDAEError(f"invalid setting: {str(e).splitlines()[0]}") from None
+        raise SpeechDAEError(f"invalid setting: {first_line(e)}") from None

@@ -1,6 +1,6 @@
 """One rate adapter around the stream: any-rate, any-channel audio in and out of the model's StreamingDenoiser.
 
-Files (`enhance.denoise_file`), arrays (`Denoiser.denoise`) and the live worker (`live.Pipeline`) all go through
+Files (`enhance.denoise_file`), arrays (`Denoiser.denoise`), the live worker (`live_pipeline.Pipeline`) go through
 `RateStream`, so they compute the same samples whatever the block sizes (soxr's streaming resampler is
 chunk-invariant, bit for bit, and equals its one-shot call).
 

@@ -255,7 +255,7 @@ def test_stops_cleanly_with_complete_recording(tmp_path, model, stop):
 
 def test_a_device_that_never_closes_is_left_behind_within_the_deadline():
     """ALSA/PulseAudio teardown can block forever; closing must give up on such a stream, not hang."""
-    from speechdae import live
+    from speechdae import live_devices, live_session
 
     class StuckStream:  # stands in for a PortAudio stream whose abort() never returns
         def __init__(self):
@@ -267,8 +267,8 @@ def test_a_device_that_never_closes_is_left_behind_within_the_deadline():
         def close(self):
             pass
 
-    stream, stats = StuckStream(), live.Stats()
+    stream, stats = StuckStream(), live_session.Stats()
     start = time.monotonic()
-    live._close(live._sounddevice(), [stream], stats, timeout=0.5)
+    live_session.close_streams(live_devices.sounddevice(), [stream], stats, timeout=0.5)
     assert 0.5 <= time.monotonic() - start < 3.0 and stats.stuck
     stream.release.set()
