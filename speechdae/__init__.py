@@ -5,7 +5,12 @@ from .errors import SpeechDAEError  # noqa: E402
 
 
 def load_model(path=None, device: str = "cpu"):
-    """Load a Denoiser from a checkpoint; with no path, the bundled default model."""
+    """Load a Denoiser from a checkpoint; with no path, the bundled default model.
+
+    Its Python API takes and returns numpy in soundfile's layout, (samples,) or (samples, channels), at any rate:
+    `model.denoise(x, sr)` for a whole array, `model.stream(channels, sample_rate=sr)` for chunks
+    (`.process(chunk)`, then `.flush()`), which together give `denoise`'s samples.
+    """
     from .checkpoint import load_model as _load
 
     return _load(path, device)

@@ -66,9 +66,18 @@ class Denoiser(nn.Module):
         enhanced = self.enhance_spec(self.stft(noisy), min_gain=min_gain)[0]
         return self.stft.inverse(enhanced, noisy.shape[-1])
 
-    def stream(self, channels: int = 1, atten_limit_db: float | None = None):
-        from .stream import StreamingDenoiser
+    def stream(self, channels: int = 1, atten_limit_db: float | None = None, sample_rate: int | None = None):
+        """A stream: feed any number of samples at a time (`process`), then `flush` for the rest.
 
+        With `sample_rate` (the Python API, as `denoise`): a stream.ArrayStream, numpy (samples,) or
+        (samples, channels) at that rate in, float32 numpy of the same layout out; all outputs together equal
+        `denoise` of the whole input. Without it: the model-rate stream.StreamingDenoiser, (samples,) or
+        (channels, samples) in and torch (channels, m) out, which rate.RateStream and the benchmarks drive.
+        """
+        from .stream import ArrayStream, StreamingDenoiser
+
+        if sample_rate is not None:
+            return ArrayStream(self, sample_rate, channels, atten_limit_db)
         return StreamingDenoiser(self, channels, min_gain=gain_floor(atten_limit_db))
 
     @torch.no_grad()
@@ -77,7 +86,7 @@ class Denoiser(nn.Module):
 
         Any sample rate, through the same rate.RateStream as files and live audio (so the same samples as
         `speechdae denoise`); above the model's rate the band it does not see is kept, steered by the model.
-        Returns float32 of the same shape.
+        Returns float32 of the same shape. `stream(channels, sample_rate=rate)` gives the same in chunks.
         """
         from .audio import check_samples
         from .rate import RateStream

@@ -60,8 +60,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import SpeechDAEError
-from .model import CausalConv, ConvCache, DenoisingAutoencoder, StreamingStep
+from .errors import SpeechDAEError, first_line
+from .model import DenoisingAutoencoder, StreamingStep, initial_states, state_layers
 
 FORMATS = ("onnx", "torchscript")
 SUFFIXES = {".onnx": "onnx", ".pt": "torchscript", ".ts": "torchscript", ".torchscript": "torchscript"}
@@ -70,27 +70,10 @@ INSTALL_HINT = "pip install 'speechdae[export]' (onnx, onnxscript, onnxruntime)"
 
 
 def state_layout(model: DenoisingAutoencoder) -> list[dict]:
-    """The streaming state tensors in call order: [{input, output, layer, shape: [batch, context, channels]}]."""
-    order = []
-    convs = [m for m in model.modules() if isinstance(m, CausalConv) and m.context > 0]
-    hooks = [m.register_forward_pre_hook(lambda mod, _inp: order.append(mod)) for m in convs]
-    cache = ConvCache()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, model.cfg.n_bins, 1, dtype=_dtype(model)), cache)
-    finally:
-        for h in hooks:
-            h.remove()
-    names = {m: n for n, m in model.named_modules()}
-    if len(order) != len(cache.states):
-        raise RuntimeError("the causal convolutions and the stream cache disagree")
-    return [{"input": f"state_in_{i}", "output": f"state_out_{i}", "layer": names[m],
-             "shape": ["batch", int(s.shape[1]), int(s.shape[2])]}
-            for i, (m, s) in enumerate(zip(order, cache.states))]
-
-
-def zero_states(layout: list[dict], batch: int = 1, dtype=torch.float32) -> list[torch.Tensor]:
-    return [torch.zeros(batch, s["shape"][1], s["shape"][2], dtype=dtype) for s in layout]
+    """The streaming state tensors in call order (model.state_layers, named for the exported graph):
+    [{input, output, layer, shape: [batch, context, channels]}]."""
+    return [{"input": f"state_in_{i}", "output": f"state_out_{i}", "layer": layer,
+             "shape": ["batch", context, channels]} for i, (layer, context, channels) in enumerate(state_layers(model))]
 
 
 def _dtype(model: nn.Module):
@@ -147,8 +130,7 @@ def _example(denoiser, streaming: bool, frames: int = 5):
     features = torch.rand(1, model.cfg.n_bins, frames, dtype=dtype)
     if not streaming:
         return model, (features,), None
-    layout = state_layout(model)
-    return StreamingStep(model).eval(), (features, *zero_states(layout, dtype=dtype)), layout
+    return StreamingStep(model).eval(), (features, *initial_states(model, 1, features)), state_layout(model)
 
 
 def onnx_model(denoiser, streaming: bool = False):
@@ -171,7 +153,7 @@ def onnx_model(denoiser, streaming: bool = False):
             program = torch.onnx.export(module, args, dynamo=True, dynamic_shapes=dynamic, verbose=False,
                                         input_names=meta["inputs"], output_names=meta["outputs"])
     except Exception as e:  # the exporter raises many types; users need one line
-        raise SpeechDAEError(f"ONNX export failed ({type(e).__name__}: {str(e).strip().splitlines()[0]})") from None
+        raise SpeechDAEError(f"ONNX export failed ({type(e).__name__}: {first_line(e)})") from None
     proto = program.model_proto
     proto.doc_string = "speechdae denoiser mask network; see the metadata and speechdae/export.py for use"
     meta["opset"] = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
@@ -208,7 +190,7 @@ def verify_onnx(proto, denoiser, streaming: bool, frames: int = 37, seed: int = 
         got = session.run(["mask"], {"features": x})[0]
     else:
         layout = state_layout(model)
-        states = [s.numpy() for s in zero_states(layout)]
+        states = [s.numpy() for s in initial_states(model, 1, torch.from_numpy(x))]
         masks, start, step = [], 0, 1
         while start < frames:
             feeds = {"features": x[:, :, start: start + step], **{s["input"]: v for s, v in zip(layout, states)}}

@@ -17,6 +17,7 @@ offline (the past is zeros) and streaming (the past is a cache carried between c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -226,30 +227,76 @@ class StreamingStep(nn.Module):
         return (mask, *cache.states)
 
 
-def initial_states(model: DenoisingAutoencoder, batch: int, like: torch.Tensor) -> list[torch.Tensor]:
-    """Zero past frames for every causal convolution, in call order."""
+def state_layers(model: DenoisingAutoencoder) -> list[tuple[str, int, int]]:
+    """(layer name, context frames, channels) of each stream state, in call order: what StreamingStep carries.
+
+    Found by running one zero frame through the model with a ConvCache, so the order is the order in which the
+    convolutions take their past frames, whatever the architecture; `initial_states` and export.state_layout
+    are both made from it.
+    """
+    order = []
+    convs = [m for m in model.modules() if isinstance(m, CausalConv) and m.context > 0]
+    hooks = [m.register_forward_pre_hook(lambda mod, _inp: order.append(mod)) for m in convs]
+    p = next(model.parameters())
     cache = ConvCache()
-    with torch.no_grad():
-        model(like.new_zeros(batch, model.cfg.n_bins, 1), cache)
-    return [torch.zeros_like(s) for s in cache.states]
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, model.cfg.n_bins, 1, dtype=p.dtype, device=p.device), cache)
+    finally:
+        for h in hooks:
+            h.remove()
+    if len(order) != len(cache.states):
+        raise RuntimeError("the causal convolutions and the stream cache disagree")
+    names = {m: n for n, m in model.named_modules()}
+    return [(names[m], int(s.shape[1]), int(s.shape[2])) for m, s in zip(order, cache.states)]
 
 
-def traced_step(model: DenoisingAutoencoder):
-    """A TorchScript trace of StreamingStep, cached on the model.
+def initial_states(model: DenoisingAutoencoder, batch: int, like: torch.Tensor) -> list[torch.Tensor]:
+    """Zero past frames for every causal convolution, in call order, with `like`'s dtype and device."""
+    return [like.new_zeros(batch, context, channels) for _, context, channels in state_layers(model)]
 
-    Streaming runs the model on one 10 ms frame at a time, where eager PyTorch spends most of its time in
-    Python and operator dispatch; the trace halves the per-frame cost. It is not frozen, so it keeps using
-    the module's live parameters (training or loading weights later is seen). Shapes stay dynamic.
+
+class _Traces(dict):
+    """The traced graphs kept on a module. A copy of the module starts without them (deepcopy and pickling give an
+    empty cache): the graphs hold the original's parameters, so a copy would otherwise stream with those."""
+
+    def __deepcopy__(self, memo):
+        return _Traces()
+
+    def __reduce__(self):
+        return _Traces, ()
+
+
+def cached_trace(owner: nn.Module, key: tuple, build: Callable[[], tuple[nn.Module, tuple]]):
+    """A TorchScript trace of the (module, example inputs) that `build()` gives, made once per `key`, kept on `owner`.
+
+    The one cache of traced graphs (`traced_step` here, stream.traced_hop). It is stored outside nn.Module's
+    registry, so state_dict() and checkpoints never see it, and a copy of `owner` starts without it. The traces
+    are not frozen: they keep using the module's live parameters, so training or loading weights later is seen
+    (freezing measured no faster). Buffers (STFT windows, band maps) are replaced by `.to()`, hence a key names
+    the device and dtype.
     """
     import warnings
 
-    if model.__dict__.get("_traced_step") is None:
-        p = next(model.parameters())
-        example = torch.zeros(1, model.cfg.n_bins, 2, dtype=p.dtype, device=p.device)
-        states = initial_states(model, 1, example)
+    cache = owner.__dict__.setdefault("_traces", _Traces())
+    if key not in cache:
+        module, example = build()
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # torch.jit.trace's deprecation and tracer notices
-            traced = torch.jit.trace(StreamingStep(model), (example, *states), check_trace=False)
-        # Stored outside nn.Module's registry so state_dict() and checkpoints never see it.
-        model.__dict__["_traced_step"] = traced
-    return model.__dict__["_traced_step"]
+            cache[key] = torch.jit.trace(module, example, check_trace=False)
+    return cache[key]
+
+
+def traced_step(model: DenoisingAutoencoder):
+    """A TorchScript trace of StreamingStep, cached on the model (per device and dtype).
+
+    Streaming runs the model on one 10 ms frame at a time, where eager PyTorch spends most of its time in
+    Python and operator dispatch; the trace halves the per-frame cost. Shapes stay dynamic.
+    """
+    p = next(model.parameters())
+
+    def build():
+        example = torch.zeros(1, model.cfg.n_bins, 2, dtype=p.dtype, device=p.device)
+        return StreamingStep(model), (example, *initial_states(model, 1, example))
+
+    return cached_trace(model, ("step", p.device, p.dtype), build)

@@ -10,6 +10,10 @@ A live stream is fed one hop per call, and then each call is one traced graph of
 model, mask, synthesis: `HopStep`), because at 10 ms per call the cost is mostly Python and operator dispatch.
 Calls that bring several frames run the same HopStep eagerly around the traced model, which is as fast per
 frame once the frames are batched. Both run the Denoiser's own methods, so there is no second copy of the DSP.
+
+Two faces: StreamingDenoiser is the model-rate core, in torch's (channels, samples) layout, that rate.RateStream
+drives; ArrayStream is the Python API's stream, numpy in and out in `Denoiser.denoise`'s (samples, channels)
+layout at any rate, through that same RateStream.
 """
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ import numpy as np
 import torch
 
 from .audio import as_float
-from .model import StreamingStep, initial_states, traced_step
+from .errors import SpeechDAEError
+from .model import StreamingStep, cached_trace, initial_states, traced_step
 
 
 class HopStep(torch.nn.Module):
@@ -38,30 +43,29 @@ class HopStep(torch.nn.Module):
 
 
 def traced_hop(denoiser, min_gain: float, channels: int):
-    """A TorchScript trace of HopStep for one frame, cached per (gain floor, channels, device, dtype).
-
-    Not frozen, like model.traced_step: it uses the live parameters, so later training or loading is seen
-    (freezing measured no faster here). The STFT windows are buffers, which `.to()` replaces, hence the device
-    and dtype in the key.
-    """
-    import warnings
-
+    """A TorchScript trace of HopStep for one frame, cached (model.cached_trace) per gain floor, channels, device
+    and dtype: the STFT windows are buffers, which `.to()` replaces."""
     param = next(denoiser.parameters())
-    key = (min_gain, channels, param.device, param.dtype)
-    cache = denoiser.__dict__.setdefault("_traced_hops", {})  # outside nn.Module's registry: never saved
-    if key not in cache:
+
+    def build():
         cfg = denoiser.stft.cfg
         frame = torch.zeros(channels, cfg.n_fft, dtype=param.dtype, device=param.device)
         tail = frame.new_zeros(channels, cfg.synthesis_pad)
-        states = initial_states(denoiser.model, channels, frame)
         step = HopStep(denoiser, min_gain, StreamingStep(denoiser.model))
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # torch.jit.trace's deprecation and tracer notices
-            cache[key] = torch.jit.trace(step, (frame, tail, *states), check_trace=False)
-    return cache[key]
+        return step, (frame, tail, *initial_states(denoiser.model, channels, frame))
+
+    return cached_trace(denoiser, ("hop", min_gain, channels, param.device, param.dtype), build)
 
 
 class StreamingDenoiser:
+    """The model-rate stream, in torch's layout: (samples,) or (channels, samples) in (numpy or torch), torch
+    (channels, m) out, on the model's device.
+
+    `Denoiser.stream(channels, atten_limit_db)` without a sample rate. It is what the rate adapter
+    (rate.RateStream, hence `denoise`, files and live audio) and the benchmarks drive; programs should use
+    `Denoiser.stream(..., sample_rate=rate)` (ArrayStream), which takes and returns numpy as `denoise` does.
+    """
+
     def __init__(self, denoiser, channels: int = 1, min_gain: float = 0.0):
         self.denoiser = denoiser
         self.stft = denoiser.stft
@@ -117,7 +121,7 @@ class StreamingDenoiser:
         return out[:, drop:]
 
     def process(self, chunk) -> torch.Tensor:
-        """Feed samples; returns the (channels, m) denoised samples that are final (m may be 0)."""
+        """Feed (n,) or (channels, n) samples; returns the (channels, m) torch samples that are final (m may be 0)."""
         x = self._as_tensor(chunk)
         self.samples_in += x.shape[1]
         out = self._consume(x)
@@ -125,7 +129,8 @@ class StreamingDenoiser:
         return out
 
     def flush(self) -> torch.Tensor:
-        """Finish the stream: returns the remaining samples so that the total equals the input length."""
+        """Finish the stream: returns the remaining (channels, m) samples, so that the total equals the input
+        length, and starts a new stream."""
         frames = self.stft.frames_for(self.samples_in)
         consumed = self.cfg.pad_left + self.samples_in
         zeros = (frames - 1) * self.cfg.hop + self.cfg.n_fft - consumed
@@ -139,3 +144,60 @@ class StreamingDenoiser:
         parts = [self.process(x[i : i + chunk].T) for i in range(0, x.shape[0], chunk)]
         parts.append(self.flush())
         return torch.cat(parts, dim=1).T.cpu().numpy()
+
+
+class ArrayStream:
+    """The stream of the Python API: numpy in, numpy out, in `Denoiser.denoise`'s layout and at any sample rate.
+
+    `Denoiser.stream(channels, atten_limit_db, sample_rate=rate)`. `process` takes (samples,) (one channel) or
+    (samples, channels) and returns float32 in the same layout: the samples that are final (maybe none). `flush`
+    returns the rest, so that the outputs add up to the input's length, and starts a new stream. All of them
+    concatenated equal `denoise` of the whole input to float rounding, however it was chunked: both are
+    rate.RateStream (the path of files and live audio too). Non-finite samples are taken as silence; bad shapes,
+    dtypes and rates raise SpeechDAEError, as in `denoise`.
+    """
+
+    def __init__(self, denoiser, sample_rate: int, channels: int = 1, atten_limit_db: float | None = None):
+        from .audio import MAX_RATE, MIN_RATE
+
+        if not isinstance(sample_rate, (int, np.integer)) or not MIN_RATE <= sample_rate <= MAX_RATE:
+            raise SpeechDAEError(f"stream: unsupported sample rate {sample_rate!r} (need {MIN_RATE}..{MAX_RATE} Hz)")
+        self.denoiser, self.sample_rate, self.channels = denoiser, int(sample_rate), channels
+        self.atten_limit_db = atten_limit_db
+        self._mono = channels == 1  # the layout flush() returns: that of the last chunk fed
+        self.reset()
+
+    @property
+    def samples_in(self) -> int:
+        return self._rate.samples_in
+
+    @property
+    def samples_out(self) -> int:
+        return self._rate.samples_out
+
+    def reset(self):
+        """Start a new stream (the traced model steps are cached on the model and kept)."""
+        from .rate import RateStream
+
+        self._rate = RateStream(self.denoiser, self.sample_rate, self.channels, self.atten_limit_db)
+
+    def process(self, chunk) -> np.ndarray:
+        """Feed (n,) or (n, channels) samples (float, or integer PCM); returns the final ones in that layout."""
+        x = np.asarray(chunk)
+        if x.dtype.kind not in "fiu":
+            raise SpeechDAEError(f"stream: samples must be numbers, got dtype {x.dtype}")
+        if not (x.ndim == 1 and self.channels == 1 or x.ndim == 2 and x.shape[1] == self.channels):
+            one = "(samples,) or " if self.channels == 1 else ""
+            raise SpeechDAEError(f"stream: expected a chunk of shape {one}(samples, {self.channels}), got {x.shape}")
+        self._mono = x.ndim == 1
+        x = np.nan_to_num(as_float(x), nan=0.0, posinf=0.0, neginf=0.0).reshape(len(x), self.channels)
+        return self._layout(self._rate.process(x))
+
+    def flush(self) -> np.ndarray:
+        """The rest of the output, in the layout of the last chunk fed; then a new stream starts."""
+        out = self._layout(self._rate.flush())
+        self.reset()
+        return out
+
+    def _layout(self, y: np.ndarray) -> np.ndarray:
+        return y[:, 0] if self._mono else y

@@ -87,3 +87,50 @@ def test_band_model_gives_a_gain_per_bin_and_fits_the_latency(gain):
     with torch.no_grad():
         m = d.model(torch.rand(2, 257, 30) * 3)
     assert m.shape == (2, 257, 30) and m.min() >= 0 and m.max() <= 1
+
+
+def test_stream_states_are_found_once_for_streaming_and_export():
+    from speechdae.export import state_layout
+    from speechdae.model import initial_states, state_layers
+
+    d = small_denoiser(V2_STFT, **V2_BANDS)
+    layers = state_layers(d.model)
+    states = initial_states(d.model, 2, torch.zeros(1, dtype=torch.float64))
+    assert [tuple(s.shape) for s in states] == [(2, ctx, ch) for _, ctx, ch in layers]
+    assert all(s.dtype == torch.float64 and not s.any() for s in states)
+    assert [(s["layer"], s["shape"]) for s in state_layout(d.model)] == [(n, ["batch", c, k]) for n, c, k in layers]
+    assert [n for n, _, _ in layers][:2] == ["encoder.0.conv", "encoder.1.conv"]  # call order
+
+
+def test_traced_steps_are_cached_once_per_device_and_dtype():
+    import numpy as np
+
+    d = small_denoiser(seed=4)
+    x = np.random.default_rng(0).standard_normal((1, 2000)).astype(np.float32) * 0.3
+    for dtype in (torch.float32, torch.float64, torch.float32):
+        d = d.to(dtype)
+        s = d.stream()
+        got = torch.cat([s.process(torch.from_numpy(x[:, i : i + 160]).to(dtype)) for i in range(0, 2000, 160)]
+                        + [s.flush()], 1)  # one-hop calls (the traced hop), then a flush of frames (the step)
+        with torch.no_grad():
+            assert got.dtype == dtype and (got - d(torch.from_numpy(x).to(dtype))).abs().max() < 1e-5
+    assert len(d.__dict__["_traces"]) == 2 and len(d.model.__dict__["_traces"]) == 2  # hop and step, per dtype
+
+
+def test_a_copy_of_a_streamed_model_streams_with_its_own_weights():
+    import copy
+
+    import numpy as np
+
+    d = small_denoiser(seed=5)
+    x = np.random.default_rng(0).standard_normal(4000).astype(np.float32) * 0.3
+    before = d.denoise(x, 16000)  # builds the traced hop and step on d
+    c = copy.deepcopy(d)
+    with torch.no_grad():
+        for p in c.parameters():
+            p.mul_(0.5)
+    s = c.stream()
+    got = torch.cat([s.process(x[i : i + 160]) for i in range(0, 4000, 160)] + [s.flush()], 1)[0]
+    with torch.no_grad():
+        assert (got - c(torch.from_numpy(x)[None])[0]).abs().max() < 1e-5
+    assert np.array_equal(d.denoise(x, 16000), before)

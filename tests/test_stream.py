@@ -118,3 +118,57 @@ def test_hop_by_hop_streams_follow_new_weights_and_the_attenuation_limit():
     with torch.no_grad():
         ref = d(torch.from_numpy(x), min_gain=10 ** (-3.0 / 20)).numpy()
     assert np.abs(limited.numpy() - ref).max() < 1e-5 and np.abs(ref - after).max() > 1e-3
+
+
+# -- the Python API's stream: numpy in, numpy out, in denoise()'s (samples, channels) layout --------------------
+def chunks_of(s, x, seed, axis=0, most=2500):
+    """Feed x to stream s in random chunk sizes along the samples axis; -> the outputs of every call and the flush."""
+    rng, out, i = np.random.default_rng(seed), [], 0
+    while i < x.shape[axis]:
+        k = int(rng.integers(1, most))
+        out.append(s.process(x[i : i + k] if axis == 0 else x[:, i : i + k]))
+        i += k
+    return out + [s.flush()]
+
+
+@pytest.mark.parametrize("rate", [16000, 44100])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_numpy_stream_in_chunks_equals_denoise_in_its_layout(rate, channels):
+    d = MODELS[16000]
+    x = (0.3 * np.random.default_rng(rate + channels).standard_normal((int(0.6 * rate), channels))).astype(np.float32)
+    whole = d.denoise(x, rate)
+    parts = chunks_of(d.stream(channels, sample_rate=rate), x, seed=channels)
+    assert all(isinstance(p, np.ndarray) and p.dtype == np.float32 and p.ndim == 2 for p in parts)
+    got = np.concatenate(parts)
+    assert got.shape == whole.shape == x.shape
+    assert np.abs(got - whole).max() < 1e-5
+    if rate == d.sample_rate:  # the same chunks through the model-rate torch stream: the same samples
+        ref = torch.cat(chunks_of(d.stream(channels), x.T, seed=channels, axis=1), 1).T.numpy()
+        np.testing.assert_array_equal(got, ref)
+
+
+def test_numpy_stream_keeps_the_mono_layout_and_starts_afresh_after_flush():
+    d = MODELS[16000]
+    x = np.random.default_rng(5).standard_normal(3000).astype(np.float32) * 0.3
+    s = d.stream(sample_rate=16000)
+    first = chunks_of(s, x, seed=0)
+    assert all(p.ndim == 1 for p in first) and np.abs(np.concatenate(first) - d.denoise(x, 16000)).max() < 1e-5
+    second = chunks_of(s, x[:, None], seed=1)  # the same stream object, now fed (samples, 1)
+    assert all(p.ndim == 2 and p.shape[1] == 1 for p in second)
+    assert np.abs(np.concatenate(second)[:, 0] - np.concatenate(first)).max() < 1e-5
+    assert s.samples_in == s.samples_out == 0  # flush started a new stream
+
+
+def test_numpy_stream_refuses_the_torch_layout_and_survives_bad_samples():
+    from speechdae import SpeechDAEError
+
+    d = MODELS[16000]
+    with pytest.raises(SpeechDAEError, match=r"\(samples, 2\)"):
+        d.stream(2, sample_rate=16000).process(np.zeros((2, 100), np.float32))
+    with pytest.raises(SpeechDAEError, match="sample rate"):
+        d.stream(sample_rate=100)
+    x = np.random.default_rng(0).standard_normal(4000).astype(np.float32)
+    x[100], x[200] = np.nan, np.inf
+    s = d.stream(sample_rate=48000)
+    y = np.concatenate([s.process(x), s.flush()])
+    assert np.isfinite(y).all() and y.shape == x.shape
