@@ -18,18 +18,17 @@ What changed from v1-v10 (whose thirteen fine-tuning recipes are in git history 
 Results, the ablations and the commands: benchmarks/RESULTS.md.
 """
 import dataclasses
-import os
 import sys
-from pathlib import Path
 
 from speechdae.corrupt import CorruptionConfig
+from speechdae.data import data_root
 from speechdae.model import ModelConfig
 from speechdae.spectral import STFTConfig
 from speechdae.config import apply_overrides
 from speechdae.errors import SpeechDAEError
 from speechdae.train import TrainConfig, main, usage
 
-DATA = Path(os.environ.get("SPEECHDAE_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA = data_root()  # $SPEECHDAE_DATA, else ../shared/data beside this checkout
 
 config = TrainConfig(
     speech=[DATA / "speech" / "train"],

@@ -7,13 +7,12 @@ validation SI-SDR 9.0 dB vs 6.0 dB for the noisy mixtures; on 12 dev files at 0/
 (9.69 vs 7.82 dB above 120 Hz) and PESQ 1.36 vs 1.16. The model in runs/quick/best.pt loads with
 speechdae.load_model().
 """
-import os
-from pathlib import Path
 
+from speechdae.data import data_root
 from speechdae.model import ModelConfig
 from speechdae.train import TrainConfig, main
 
-DATA = Path(os.environ.get("SPEECHDAE_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA = data_root()  # $SPEECHDAE_DATA, else ../shared/data beside this checkout
 
 config = TrainConfig(
     speech=[DATA / "speech" / "train"],

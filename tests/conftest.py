@@ -1,4 +1,3 @@
-import os
 from pathlib import Path
 
 import numpy as np
@@ -7,12 +6,13 @@ import soundfile as sf
 import torch
 
 from speechdae.checkpoint import save_checkpoint
+from speechdae.data import data_root
 from speechdae.denoiser import Denoiser
 from speechdae.model import ModelConfig
 from speechdae.spectral import STFTConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("SPEECHDAE_DATA", ROOT.parent / "shared" / "data"))
+SHARED = data_root()
 SAMPLES = ROOT / "speechdae" / "samples"
 
 
@@ -66,3 +66,11 @@ def noise_like(n, channels=None, seed=0):
     rng = np.random.default_rng(seed)
     shape = (n,) if channels is None else (n, channels)
     return (0.1 * rng.standard_normal(shape)).astype(np.float32)
+
+
+def clean_batch(b=4, n=16000, seed=0):
+    """(b, n) torch excerpts of the bundled clean sample at random places (training and corruption tests)."""
+    x, _ = sf.read(str(SAMPLES / "clean.flac"), dtype="float32")
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, len(x) - n, b)
+    return torch.from_numpy(np.stack([x[s : s + n] for s in starts]))
