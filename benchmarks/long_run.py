@@ -1,6 +1,6 @@
 """Long runs: peak memory of file denoising for 1 minute vs 1 hour of audio, and an hour-long streaming soak.
 
-    python benchmarks/long_run.py [--hours 1.0] [--model CKPT]
+    python -m benchmarks.long_run [--hours 1.0] [--model CKPT]
 
 Each file is denoised in its own subprocess (`speechdae denoise`), so the peak RSS figures are separate.
 The soak pushes the same hour through the StreamingDenoiser in random chunk sizes and checks, at the end,

@@ -1,9 +1,11 @@
 """Peer denoisers for the benchmarks, each behind the same interface as speechdae's evaluation systems.
 
-`PEERS[name].make(threads)` returns `fn(noisy, sample_rate) -> denoised`: float32 mono in, same length out,
-*time-aligned with the input* so that SI-SDR (which is not shift-invariant) is fair. Each adapter removes
-its peer's own delay; how that delay was found is written next to it, and `python benchmarks/peers.py`
-re-measures the residual lag of every peer (cross-correlation of output with the clean reference; 0 expected).
+`PEERS` holds every system the benchmarks compare, speechdae among them (the bundled model; `registry(CKPT)`
+is the same registry with speechdae loading checkpoint CKPT). `PEERS[name].make(threads)` returns
+`fn(noisy, sample_rate) -> denoised`: float32 mono in, same length out, *time-aligned with the input* so that
+SI-SDR (which is not shift-invariant) is fair. Each adapter removes its peer's own delay; how that delay was
+found is written next to it, and `python -m benchmarks.peers` re-measures the residual lag of every peer
+(cross-correlation of output with the clean reference; 0 expected).
 Peers whose `stream` is set also offer `stream(threads) -> (hop, process)`: `process(chunk of hop samples
 at 16 kHz) -> output samples`, used by speed.py to time real-time use at the peer's native hop.
 
@@ -113,7 +115,7 @@ def noisereduce_fn(stationary: bool):
         import noisereduce as nr
 
         # Delay: noisereduce pads and uses centred STFT frames (n_fft 1024, hop 256) and trims back, so the
-        # output is aligned with its input (0 samples; confirmed by `python benchmarks/peers.py`).
+        # output is aligned with its input (0 samples; confirmed by `python -m benchmarks.peers`).
         def core(x):
             return nr.reduce_noise(y=x, sr=SR, stationary=stationary, n_jobs=threads)
 
@@ -302,7 +304,39 @@ def webrtc_stream(threads: int = 1):
     return 160, _WebRTCStream().process
 
 
+def speechdae_peer(model_path=None) -> Peer:
+    """speechdae behind the peers' interface, loading `model_path` (a checkpoint; None: the bundled model).
+
+    torch is imported only when the peer is made, so that importing this module (speed.py's workers for the
+    other peers) does not load it. `make` sets `n_params` and `latency_ms` from the checkpoint it loads; the
+    registered 20 ms is the bundled model's (one 320-sample synthesis window at 16 kHz)."""
+
+    def load(threads):
+        import torch
+
+        from speechdae.checkpoint import load_model
+
+        torch.set_num_threads(threads)
+        model = load_model(model_path)
+        cfg = model.stft.cfg
+        peer.n_params, peer.latency_ms = model.n_params(), 1000 * cfg.latency_samples / cfg.sample_rate
+        return model
+
+    def make(threads: int = 1):
+        model = load(threads)
+        return lambda x, sr: model.denoise(x, sr)
+
+    def stream(threads: int = 1):
+        s = load(threads).stream()
+        return s.cfg.hop, lambda chunk: s.process(chunk)[0].numpy()
+
+    peer = Peer("speechdae", "speechdae", 20.0, "this project" + (f" ({model_path})" if model_path else ""),
+                make, stream)
+    return peer
+
+
 PEERS = {p.name: p for p in [
+    speechdae_peer(),
     Peer("wiener", "scipy", 20.0, "decision-directed Wiener, minimum-statistics noise (scipy, this file)", wiener),
     Peer("noisereduce-stationary", "noisereduce", None,
          "spectral gating, noise stats from the whole clip (offline)", noisereduce_fn(True)),
@@ -322,47 +356,29 @@ PEERS = {p.name: p for p in [
 ]}
 
 
-def speechdae_peer(model_path=None) -> Peer:
-    """speechdae in the same shape, so quality.py and speed.py treat it like the peers."""
-
-    def load(threads):
-        import torch
-
-        from speechdae.checkpoint import load_model
-
-        torch.set_num_threads(threads)
-        return load_model(model_path)
-
-    def make(threads: int = 1):
-        model = load(threads)
-        peer.n_params = model.n_params()
-        return lambda x, sr: model.denoise(x, sr)
-
-    def stream(threads: int = 1):
-        s = load(threads).stream()
-        return s.cfg.hop, lambda chunk: s.process(chunk)[0].numpy()
-
-    from speechdae.spectral import STFTConfig
-
-    cfg = STFTConfig()
-    peer = Peer("speechdae", "speechdae", 1000 * cfg.latency_samples / cfg.sample_rate, "this project", make, stream)
-    return peer
+def registry(model=None) -> dict:
+    """PEERS, with speechdae loading the checkpoint `model` (None: the bundled model, i.e. PEERS itself)."""
+    return PEERS if model is None else {**PEERS, "speechdae": speechdae_peer(model)}
 
 
-def load_peers(names=None, threads: int = 1, log=print) -> dict:
-    """name -> fn for every peer that imports and runs on a short test signal; others skipped, reason printed."""
+def load_peers(names=None, threads: int = 1, log=print, model=None, required=()) -> dict:
+    """name -> fn for every system in `registry(model)` (all when `names` is None) that imports and runs on a
+    short test signal; the others are skipped with the reason logged, except those in `required`, which raise."""
+    peers = registry(model)
     systems = {}
     probe = (0.1 * np.random.default_rng(0).standard_normal(SR // 2)).astype(np.float32)
-    for name in names or PEERS:
-        if name not in PEERS:
-            log(f"skipped {name}: unknown peer (known: {', '.join(PEERS)})")
+    for name in names or peers:
+        if name not in peers:
+            log(f"skipped {name}: unknown system (known: {', '.join(peers)})")
             continue
         try:
-            fn = PEERS[name].make(threads)
+            fn = peers[name].make(threads)
             y = fn(probe, SR)
             if y.shape != probe.shape or not np.all(np.isfinite(y)):
                 raise RuntimeError(f"bad output {y.shape}")
         except Exception as e:  # any failure to install/import/run: report and go on
+            if name in required:
+                raise
             log(f"skipped {name}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
             continue
         systems[name] = fn
@@ -378,20 +394,22 @@ def measure_lag(est: np.ndarray, ref: np.ndarray, max_lag: int) -> int:
 
 
 def main():
-    """Check every peer: does it run, and what lag is left after its delay compensation (0 expected)."""
+    """Check every system: does it run, and what lag is left after its delay compensation (0 expected)."""
     import argparse
 
+    from speechdae.data import data_root
     from speechdae.evaluate import generated_items
 
-    root = Path(__file__).resolve().parents[1]
     ap = argparse.ArgumentParser(description=main.__doc__)
-    ap.add_argument("--clean", default=root.parent / "shared/data/speech/dev")
-    ap.add_argument("--noise", default=root.parent / "shared/data/noise/dev")
+    ap.add_argument("--clean", default=data_root() / "speech/dev", help="clean speech (default: %(default)s)")
+    ap.add_argument("--noise", default=data_root() / "noise/dev", help="noise (default: %(default)s)")
     ap.add_argument("--snr", type=float, default=5.0)
     ap.add_argument("--items", type=int, default=3)
+    ap.add_argument("--model", help="speechdae checkpoint (default: the bundled one)")
+    ap.add_argument("--systems", nargs="*", help="default: all of " + ", ".join(PEERS))
     args = ap.parse_args()
     items = list(generated_items(args.clean, args.noise, [args.snr], 0, SR, args.items, 8.0))
-    systems = {"speechdae": speechdae_peer().make(1), **load_peers()}
+    systems = load_peers(args.systems, 1, model=args.model, required=["speechdae"] if args.model else ())
     for name, fn in systems.items():
         lags = [measure_lag(fn(it["noisy"], SR), it["clean"], SR // 10) for it in items]
         print(f"{name:28s} residual lag vs clean (samples at 16 kHz): {lags}")

@@ -5,7 +5,7 @@ Each system is measured in its own subprocess (one for 1 thread + streaming + me
 that the peak RSS figures are separate and thread settings take effect before any library loads. Ratios are
 against a baseline system measured in the same run (default: speechdae).
 
-  .venv/bin/python benchmarks/speed.py --seconds 60 --json speed.json
+  .venv/bin/python -m benchmarks.speed --seconds 60 --json speed.json
 """
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
 SR = 16000
 
 
@@ -63,13 +62,13 @@ def worker(args):
     """Runs in the subprocess: prints one JSON line."""
     import numpy as np
 
-    from peers import PEERS, speechdae_peer
+    from benchmarks.peers import registry
 
     x = np.load(args.audio)
     seconds = len(x) / SR
     out = {"rss_before_mb": max_rss_mb()}
     t = time.perf_counter()  # load time includes importing the system's libraries
-    peer = speechdae_peer(args.model) if args.worker == "speechdae" else PEERS[args.worker]
+    peer = registry(args.model)[args.worker]
     fn = peer.make(args.threads)
     fn(x[:SR], SR)  # warm-up (first-call allocations, lazy initialisation)
     out["load_s"] = time.perf_counter() - t
@@ -99,10 +98,10 @@ def worker(args):
 
 def measure(name, threads, audio_path, args, stream):
     env = {**os.environ, **{k: str(threads) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
-    cmd = [sys.executable, __file__, "--worker", name, "--threads", str(threads), "--audio", audio_path,
+    cmd = [sys.executable, "-m", "benchmarks.speed", "--worker", name, "--threads", str(threads), "--audio", audio_path,
            "--repeats", str(args.repeats)]
-    cmd += (["--model", args.model] if args.model else []) + (["--stream"] if stream else [])
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    cmd += (["--model", os.path.abspath(args.model)] if args.model else []) + (["--stream"] if stream else [])
+    p = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)  # cwd: `benchmarks` importable
     if p.returncode != 0:
         err = [line for line in p.stderr.strip().splitlines() if line.strip()]
         raise RuntimeError(err[-1] if err else f"exit status {p.returncode}")
@@ -126,14 +125,15 @@ def table(results: dict, baseline: str, cores: int) -> str:
 
 
 def main(argv=None):
-    from peers import PEERS
+    from benchmarks.peers import PEERS
+    from speechdae.data import data_root
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the test audio (default 60)")
-    ap.add_argument("--clean", default=ROOT.parent / "shared/data/speech/dev")
-    ap.add_argument("--noise", default=ROOT.parent / "shared/data/noise/dev")
+    ap.add_argument("--clean", default=data_root() / "speech/dev", help="clean speech (default: %(default)s)")
+    ap.add_argument("--noise", default=data_root() / "noise/dev", help="noise (default: %(default)s)")
     ap.add_argument("--model", help="speechdae checkpoint (default: the bundled one)")
-    ap.add_argument("--systems", nargs="*", default=["speechdae", *PEERS], help="default: speechdae and all peers")
+    ap.add_argument("--systems", nargs="*", default=list(PEERS), help=f"default: all of {', '.join(PEERS)}")
     ap.add_argument("--baseline", default="speechdae", help="system the RTF ratios are quoted against")
     ap.add_argument("--repeats", type=int, default=3, help="offline runs per setting; the fastest counts")
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="'all cores' setting (default: cpu count)")

@@ -1,6 +1,6 @@
 """Is the default model fast enough for `speechdae live` on one CPU thread? Prints a markdown table.
 
-    python benchmarks/stream_speed.py [--model CKPT] [--repeat 3] [--compare CKPT ...]
+    python -m benchmarks.stream_speed [--model CKPT] [--repeat 3] [--compare CKPT ...]
 
 Streaming feeds one hop (the live block size) per call and times each call against the hop's duration;
 the baseline, measured in the same run on the same audio, is offline whole-file `Denoiser.denoise`.

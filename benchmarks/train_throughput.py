@@ -1,12 +1,13 @@
 """Training throughput: steps per second and seconds of audio trained per wall second, against v10's step.
 
-    python benchmarks/train_throughput.py [--steps 20] [--baseline-ref 48db801] [--rows all]
+    python -m benchmarks.train_throughput [--steps 20] [--baseline-ref 48db801] [--bf16-steps 3]
 
 Every row is a fresh process running the real training step (`Trainer.train_step`: corruption, STFT, model,
-loss, backward, AdamW, EMA) of a recipe, on the same data (../shared/data's training speech and noise, or the
-bundled sample when it is absent), after a few warm-up steps. The baseline is v10's own code and recipe (its
-last stage, `recipes/bundled_cpu_speech_long.py`), checked out from git at --baseline-ref into a temporary
-folder, so the comparison is with what trained v10, not with a copy of it. Rows:
+loss, backward, AdamW, EMA) of a recipe, on the same data (the training speech and noise under
+`speechdae.data.data_root()`, i.e. $SPEECHDAE_DATA or ../shared/data, or the bundled sample when it is absent),
+after a few warm-up steps. The baseline is v10's own code and recipe (its last stage,
+`recipes/bundled_cpu_speech_long.py`), checked out from git at --baseline-ref into a temporary folder, so the
+comparison is with what trained v10, not with a copy of it. Rows:
 
   v10 step        v10's code and recipe, fp32 eager, 1 thread (the baseline)
   v10 model       today's step, v10's recipe and model, amp=auto / amp=bf16
@@ -57,7 +58,6 @@ if t.rank == 0:
 
 
 def training_data(tmp: Path) -> tuple[list, list]:
-    sys.path.insert(0, str(ROOT))
     from speechdae.data import data_root
 
     shared = data_root()
@@ -102,7 +102,6 @@ def main():
     p.add_argument("--baseline-ref", default="48db801", help="git commit of v10's training code")
     p.add_argument("--bf16-steps", type=int, default=3, help="timed steps for the bf16 row on CPUs without bf16 units")
     a = p.parse_args()
-    sys.path.insert(0, str(ROOT))
     from speechdae import precision
 
     with tempfile.TemporaryDirectory() as tmp:
