@@ -1,5 +1,7 @@
 """The training configuration: one dataclass (with the STFT, model and corruption configs nested in it), read
-from recipes, from checkpoints (`config_from_dict`) and from the command line (`apply_overrides`).
+from recipes, from checkpoints (`config_from_dict`) and from the command line (`apply_overrides`; the options of
+`speechdae train` are declared from the same fields by `add_setting_arguments`, so that argparse lists and checks
+them, and their values still go through `apply_overrides`).
 
 Every field is settable as `--key=value` or `--key value`, nested ones by a dotted path (`--model.code=96`,
 `--corruption.p_babble=0.3`); dashes and underscores are the same (`--batch-size`). Values are parsed by the
@@ -8,6 +10,7 @@ variant of a recipe is a command line, not a new file.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import typing
 from dataclasses import dataclass, field
@@ -181,3 +184,33 @@ def apply_overrides(cfg: TrainConfig, argv: list[str]) -> TrainConfig:
         return dataclasses.replace(cfg, **top, **subs)
     except (TypeError, ValueError) as e:
         raise SpeechDAEError(f"invalid setting: {first_line(e)}") from None
+
+
+class _Setting(argparse.Action):
+    """Keeps a setting as it was typed (`--flag value...`), in order, for apply_overrides to parse and check."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        values = values if isinstance(values, list) else [values]
+        namespace.settings = [*(getattr(namespace, "settings", None) or []), option_string, *values]
+
+
+def add_setting_arguments(parser: argparse.ArgumentParser, cfg: TrainConfig | None = None):
+    """Every field of TrainConfig (nested ones as --model.code ...) as an option of `parser`; what is given lands
+    in `args.settings`, a list for apply_overrides, which parses each value by its field's type."""
+    cfg = cfg or TrainConfig()
+    parser.allow_abbrev = False  # --model would otherwise match --model.code, --step --steps
+    parser.set_defaults(settings=[])
+    group = parser.add_argument_group("settings (a recipe's own values replace these defaults)")
+    fields = [(f.name, f.type, getattr(cfg, f.name)) for f in dataclasses.fields(cfg) if f.name not in NESTED]
+    for key in NESTED:
+        sub = getattr(cfg, key)
+        fields += [(f"{key}.{f.name}", f.type, getattr(sub, f.name)) for f in dataclasses.fields(sub)]
+    aliases = {v: k for k, v in ALIASES.items()}
+    for name, kind, default in fields:
+        names = [name.replace("_", "-"), name] + ([aliases[name].replace("_", "-")] if name in aliases else [])
+        is_list = isinstance(default, list)
+        group.add_argument(*dict.fromkeys(f"--{n}" for n in names), action=_Setting, dest="settings",
+                           nargs="+" if is_list else None, default=argparse.SUPPRESS,
+                           metavar="PATH" if is_list else "A,B,..." if str(kind).startswith("tuple") else
+                           str(kind).upper(),
+                           help=f"default: {default}")

@@ -1,7 +1,7 @@
 """`speechdae denoise IN... --out-dir OUT --ray`: the folder mode's files spread over a Ray cluster.
 
 Which files go to which outputs (mirroring, --skip-existing) is decided once, on the driver, by
-`cli.denoise_plan`, exactly as without --ray; this module only runs that list. Each Ray actor
+`commands.denoise.denoise_plan`, exactly as without --ray; this module only runs that list. Each Ray actor
 (`DenoiseWorker`) loads the model once and then denoises whole files with `enhance.denoise_file` (so outputs
 are atomic and identical to the single-process command's); a file is never split. Workers read and write the
 paths themselves, so inputs and outputs must be on a filesystem that every node mounts at the same path: the

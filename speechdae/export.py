@@ -234,37 +234,3 @@ def export(denoiser, out, fmt: str, streaming: bool = False, verify: bool = True
     with atomic_path(sidecar_path(out)) as tmp:
         tmp.write_text(json.dumps({**meta, "file": out.name, "file_format": fmt}, indent=1) + "\n")
     return meta
-
-
-# -- command line ---------------------------------------------------------------------------------------------
-def add_arguments(parser, name: str):
-    parser.description = "Export the denoiser network to ONNX or TorchScript (see speechdae/export.py for its use)."
-    parser.add_argument("--format", choices=FORMATS, help="default: from the output suffix (.onnx, .pt/.ts)")
-    parser.add_argument("--model", help="checkpoint (default: the bundled model)")
-    parser.add_argument("-o", "--output", required=True, help="output file; metadata also goes to OUTPUT.json")
-    parser.add_argument("--streaming", action="store_true",
-                        help="export one stream step: (features, state_in_*) -> (mask, state_out_*)")
-    parser.add_argument("--no-verify", action="store_true", help="skip the onnxruntime check of an ONNX export")
-
-
-def run(args, name: str) -> int:
-    from .cli import load_quietly as load_model  # a TorchScript file is one line, not torch's warnings
-
-    out = Path(args.output)
-    fmt = args.format or SUFFIXES.get(out.suffix.lower())
-    if fmt is None:
-        raise SpeechDAEError(f"{out}: cannot tell the format from '{out.suffix}'; give --format onnx or torchscript")
-    denoiser = load_model(args.model)
-    meta = export(denoiser, out, fmt, streaming=args.streaming, verify=not args.no_verify)
-    mode = "streaming step" if args.streaming else "offline"
-    print(f"exported {mode} {fmt} model -> {out} (metadata: {sidecar_path(out)})")
-    if args.streaming:
-        print(f"  {len(meta['states'])} state tensors: "
-              + ", ".join(f"{s['input']}{tuple(s['shape'][1:])}" for s in meta["states"]))
-    err = meta.get("verified_max_abs_diff")
-    if err is not None:
-        print(f"  onnxruntime matches torch: max |difference| {err:.2g}")
-    elif fmt == "onnx" and not args.no_verify:
-        print("  not checked: onnxruntime is not installed")
-    return 0
-

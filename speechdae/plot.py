@@ -35,7 +35,7 @@ def _matplotlib():
     return matplotlib, Figure, FigureCanvasAgg
 
 
-def _image_format(out) -> str:
+def image_format(out) -> str:
     out = Path(out)
     fmt = FORMATS.get(out.suffix.lower())
     if fmt is None:
@@ -48,7 +48,7 @@ def _image_format(out) -> str:
 def _save(fig, out, dpi: int):
     from .audio import atomic_path
 
-    fmt = _image_format(out)
+    fmt = image_format(out)
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format=fmt, dpi=dpi)
 
@@ -78,7 +78,7 @@ def plot_denoising(noisy_path, denoised_path, out_png, clean_path=None, dpi: int
 
 def plot_signals(signals: dict, sample_rate: int, out_png, dpi: int = 110) -> Path:
     """signals: {"noisy"|"denoised"|"clean": (mono float array, caption)} -> image at out_png."""
-    _image_format(out_png)
+    image_format(out_png)
     matplotlib, Figure, FigureCanvasAgg = _matplotlib()
     import librosa
     import librosa.display
@@ -180,7 +180,7 @@ def _smooth(y: np.ndarray, width: int) -> np.ndarray:
 
 def plot_training(log_csv, out_png, dpi: int = 110) -> Path:
     """Loss against step (raw and smoothed) and each validation metric present (SI-SDR, PESQ, STOI)."""
-    _image_format(out_png)
+    image_format(out_png)
     log = read_log(log_csv)
     matplotlib, Figure, FigureCanvasAgg = _matplotlib()
     step = log["step"]
@@ -218,42 +218,3 @@ def plot_training(log_csv, out_png, dpi: int = 110) -> Path:
             ax.legend(fontsize=8, loc="best")
         _save(fig, out_png, dpi)
     return Path(out_png)
-
-
-# -- command line ----------------------------------------------------------------------------------------------
-def add_arguments(parser, name: str):
-    parser.description = ("Draw noisy/denoised(/clean) spectrograms and waveforms, or (given a training "
-                          "log.csv) the loss and validation curves, to an image.")
-    parser.add_argument("noisy", help="noisy audio file, or a training log.csv")
-    parser.add_argument("denoised", nargs="?", help="denoised file (default: denoise NOISY with the model)")
-    parser.add_argument("--clean", help="clean reference for the same utterance")
-    parser.add_argument("-o", "--output", required=True, help="image file (.png; .svg and .pdf work too)")
-    parser.add_argument("--model", help="checkpoint used when DENOISED is not given (default: bundled model)")
-    parser.add_argument("--atten-limit", type=float, default=None, metavar="DB",
-                        help="attenuation limit when denoising here (as in `speechdae denoise`)")
-    parser.add_argument("--dpi", type=int, default=110)
-
-
-def run(args, name: str) -> int:
-    out = Path(args.output)
-    _image_format(out)
-    if Path(args.noisy).suffix.lower() == ".csv":
-        if args.denoised or args.clean:
-            raise SpeechDAEError("a training log is plotted alone: no DENOISED or --clean with log.csv")
-        plot_training(args.noisy, out, dpi=args.dpi)
-    elif args.denoised:
-        plot_denoising(args.noisy, args.denoised, out, clean_path=args.clean, dpi=args.dpi)
-    else:
-        from .audio import read_audio
-        from .checkpoint import load_model
-
-        noisy, sr = read_audio(args.noisy, mono=True)
-        signals = {"noisy": (noisy, Path(args.noisy).name)}
-        model = load_model(args.model)
-        denoised = model.denoise(noisy, sr, atten_limit_db=args.atten_limit)
-        signals["denoised"] = (denoised, f"{Path(args.noisy).name} denoised by speechdae")
-        if args.clean:
-            signals["clean"] = (read_audio(args.clean, sr, mono=True)[0], Path(args.clean).name)
-        plot_signals(signals, sr, out, dpi=args.dpi)
-    print(f"wrote {out}")
-    return 0

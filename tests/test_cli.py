@@ -204,10 +204,10 @@ def test_version_and_examples_in_help():
     assert "--dnsmos" in e and "examples:\n  speechdae eval" in e
     import argparse
 
-    from speechdae import evaluate
+    from speechdae.commands import evaluate
 
     parser = argparse.ArgumentParser()
-    evaluate.add_arguments(parser, "eval")
+    evaluate.add_arguments(parser)
     assert [a.dest for a in parser._actions if not a.help] == []  # every eval option has its help text
 
 
@@ -281,3 +281,15 @@ def test_progress_bars_on_a_terminal_count_files_and_end_cleanly(tmp_path, check
     assert proc.returncode == 0, screen
     assert "files:" in screen and "3/3" in screen, screen
     assert "Warning" not in screen, screen
+
+
+def test_every_command_is_declared_lazily_and_train_lists_its_settings(tmp_path):
+    # One parser for every command; its options are declared when the command is used, so -h needs no torch.
+    code = "import sys, speechdae.cli as c; c.build_parser(); print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+    t = run("train", "--help").stdout
+    assert "--model.code" in t and "--corruption.p-babble" in t and "--time-limit" in t, t
+    r = run("train", tmp_path / "r.py", "--lrate=1")  # argparse knows every setting: a typo is its error
+    assert r.returncode == 2 and "unrecognized arguments: --lrate=1" in r.stderr, r.stderr
+    r = run("train", tmp_path / "r.py", "--steps=5")  # a known setting gets as far as the recipe
+    assert r.returncode == 2 and r.stderr.strip().endswith("r.py: no such recipe file"), r.stderr

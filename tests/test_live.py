@@ -19,6 +19,7 @@ import soxr
 from conftest import SAMPLES
 from pulse import RATE, PulseServer, PulseUnavailable, use_in_this_process
 from speechdae import cli, live
+from speechdae.commands import live as live_command
 from speechdae.checkpoint import load_model
 
 
@@ -56,7 +57,7 @@ def run_live(server, argv, play, sink="mic"):
     """Run the live pipeline in-process on the "pulse" device; start playing `play` into the virtual
     microphone once input flows. Returns the Stats."""
     parser = argparse.ArgumentParser()
-    live.add_arguments(parser, "live")
+    live_command.add_arguments(parser)
     args = parser.parse_args(["--input-device", "pulse", *map(str, argv)])
     started, result = threading.Event(), {}
 

@@ -16,7 +16,9 @@ import pytest
 import soundfile as sf
 
 from conftest import SAMPLES
-from speechdae import cli, live, live_devices, live_session
+from speechdae import cli, live_devices, live_session
+from speechdae.commands import live as live_command
+from speechdae.commands import options
 from speechdae.checkpoint import load_model
 from speechdae.live_pipeline import Ring
 from speechdae.live_session import STATUS_FLAGS, LiveSession, Setup, Stats
@@ -388,7 +390,7 @@ def fake_sd(monkeypatch, model):
     state `live.run` changes (its SIGTERM handler) put back afterwards."""
     sd = FakeSounddevice()
     monkeypatch.setitem(sys.modules, "sounddevice", sd)
-    monkeypatch.setattr(cli, "load_quietly", lambda path, device="cpu": model)
+    monkeypatch.setattr(options, "load_quietly", lambda path, device="cpu": model)
     saved = signal.getsignal(signal.SIGTERM)
     yield sd
     sd.release.set()
@@ -432,7 +434,7 @@ def test_a_device_that_never_closes_ends_the_process_without_waiting_for_it(fake
     def exit_now(code):
         raise Exited(code)
 
-    monkeypatch.setattr(live.os, "_exit", exit_now)
+    monkeypatch.setattr(live_command.os, "_exit", exit_now)
     out = tmp_path / "out.wav"
     with pytest.raises(Exited) as e:
         cli.main(["live", "--no-playback", "--record", str(out), "--duration", "0.3"])
@@ -463,7 +465,7 @@ def test_option_errors_are_one_line_before_any_device_is_opened(monkeypatch, cap
 
 def test_options_parse_to_what_the_session_needs():
     parser = argparse.ArgumentParser()
-    live.add_arguments(parser, "live")
+    live_command.add_arguments(parser)
     args = parser.parse_args(["--channels", "2", "--duration", "1.5", "--latency", "0.05", "--blocksize", "480"])
     assert (args.channels, args.duration, args.latency, args.blocksize) == (2, 1.5, 0.05, 480)
     args = parser.parse_args([])

@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import json
 
+from .options import load_for, model_options
 
-def add_arguments(parser, name: str):
+HELP = "describe a checkpoint (--json: every detail)"
+
+
+def add_arguments(parser):
     parser.description = "Describe a checkpoint: network, STFT and latency, training, lineage and scores."
     parser.epilog = "examples:\n  speechdae info\n  speechdae info --model runs/quick/best.pt --json > info.json"
-    parser.add_argument("--model", help="checkpoint (default: the bundled model)")
     parser.add_argument("--json", action="store_true", help="print every detail as JSON (paths, full lineage)")
+    model_options(parser, device=False, threads=False)
 
 
 def _recipe(train: dict | None) -> dict:
@@ -72,9 +76,7 @@ def summary(model, name: str) -> str:
     return "\n".join(lines)
 
 
-def run(args, name: str) -> int:
-    from .cli import load_for
-
+def run(args) -> int:
     model = load_for(args)
     if args.json:
         print(json.dumps(details(model), indent=1, default=str))
