@@ -81,3 +81,21 @@ def load_model(path=None, device: str = "cpu") -> Denoiser:
     """Load a checkpoint (default: the bundled model), ready for `.denoise()` or `.stream()`."""
     path = checkpoint_path(path)
     return build(read_checkpoint(path), path).to(device)
+
+
+def blend_checkpoints(start, tuned, alpha: float, output) -> Path:
+    """Write `(1 - alpha) * START + alpha * TUNED`, weight by weight, to `output` (atomically); return its path.
+
+    Why (WiSE-FT, Wortsman et al. 2022): a fine-tune toward one metric (recipes/bundled.py's `pesq` stage)
+    trades another away (SI-SDR), and points between it and its start keep much of the gain at a smaller cost;
+    choosing alpha costs evaluations, not training. The blend keeps TUNED's description and lineage; its metrics
+    hold only the blend (TUNED's validation scores, kept inside it, are not the blend's)."""
+    a, b = read_checkpoint(start), read_checkpoint(tuned)
+    if (a["stft"], a["model"]) != (b["stft"], b["model"]):
+        raise SpeechDAEError(f"{start} and {tuned} have different models or STFTs: only one model's weights blend")
+    # integer buffers (counters) are not weights: TUNED's are kept
+    weights = {k: a["weights"][k].lerp(w, alpha) if w.is_floating_point() else w for k, w in b["weights"].items()}
+    metrics = {"blend": {"start": str(start), "tuned": str(tuned), "alpha": alpha, "tuned_metrics": b["metrics"]}}
+    save_checkpoint(output, build(dict(b, weights=weights), tuned), train=b["train"], metrics=metrics,
+                    history=b.get("history"))
+    return Path(output)

@@ -30,7 +30,8 @@ def test_interpolate_blends_every_weight_and_keeps_the_tuned_description(tmp_pat
             if w.is_floating_point():
                 torch.testing.assert_close(w, w0[name] + alpha * (w1[name] - w0[name]), rtol=0, atol=1e-6)
         assert blend["train"] == {"recipe": "b"} and blend["history"] == [{"train": {"recipe": "a"}}]
-        assert blend["metrics"]["blend"]["alpha"] == alpha
+        assert blend["metrics"] == {"blend": {"start": str(start), "tuned": str(tuned), "alpha": alpha,
+                                              "tuned_metrics": {}}}
     assert any(not torch.equal(w0[k], w1[k]) for k in w0)  # the two ends differ, so the checks above can fail
     load_model(tmp_path / "blend0.25.pt")  # a blend is an ordinary checkpoint
 

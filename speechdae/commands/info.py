@@ -67,6 +67,8 @@ def summary(model, name: str) -> str:
     if any(k in metrics for k in ("pesq", "stoi", "si_sdr")):
         step = f" (step {metrics['validation_step']})" if "validation_step" in metrics else ""
         lines.append(f"validation  {_scores(metrics)}{step}")
+    if blend := metrics.get("blend"):
+        lines.append(f"blend       {blend['start']} x{1 - blend['alpha']:g} + {blend['tuned']} x{blend['alpha']:g}")
     dev = {r.get("system"): r for r in metrics.get("dev") or [] if r.get("snr") == "all"}
     if "noisy" in dev and len(dev) > 1:
         ours = next(r for s, r in dev.items() if s != "noisy")
