@@ -31,7 +31,10 @@ class CommandParser(argparse.ArgumentParser):
 
     def parse_known_args(self, args=None, namespace=None):
         self._declared()
-        return super().parse_known_args(args, namespace)
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:  # said here, under this command's usage; argparse would print the top-level usage instead
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
 
     def format_usage(self):
         self._declared()

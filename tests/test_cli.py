@@ -290,6 +290,7 @@ def test_every_command_is_declared_lazily_and_train_lists_its_settings(tmp_path)
     t = run("train", "--help").stdout
     assert "--model.code" in t and "--corruption.p-babble" in t and "--time-limit" in t, t
     r = run("train", tmp_path / "r.py", "--lrate=1")  # argparse knows every setting: a typo is its error
-    assert r.returncode == 2 and "unrecognized arguments: --lrate=1" in r.stderr, r.stderr
+    assert r.returncode == 2 and "speechdae train: error: unrecognized arguments: --lrate=1" in r.stderr, r.stderr
+    assert r.stderr.startswith("usage: speechdae train"), r.stderr  # the command's usage, not the top level's
     r = run("train", tmp_path / "r.py", "--steps=5")  # a known setting gets as far as the recipe
     assert r.returncode == 2 and r.stderr.strip().endswith("r.py: no such recipe file"), r.stderr
