@@ -21,13 +21,13 @@ What changed from v1-v10 (whose thirteen fine-tuning recipes are in git history 
 Results, the ablations and the commands: benchmarks/RESULTS.md.
 """
 import dataclasses
-import os
 import sys
 from pathlib import Path
 
 from speechdae.checkpoint import blend_checkpoints
 from speechdae.corrupt import CorruptionConfig
 from speechdae.data import data_root
+from speechdae.distrib import is_first_process
 from speechdae.model import ModelConfig
 from speechdae.spectral import STFTConfig
 from speechdae.config import apply_overrides
@@ -97,7 +97,7 @@ def run(argv: list[str], train=main) -> None:
     for stage in stages:
         train(stage, [])
     pesq = Path(stages[-1].out)
-    if pesq.name == "pesq" and os.environ.get("RANK", "0") == "0":  # under torchrun, one process writes it
+    if pesq.name == "pesq" and is_first_process():  # under torchrun, one process writes it
         out = blend_checkpoints(pesq.parent / "scratch/best.pt", pesq / "best.pt", BLEND, pesq.parent / "bundled.pt")
         print(f"bundled model: {out} (scratch x{1 - BLEND:g} + pesq x{BLEND:g})")
 

@@ -22,6 +22,11 @@ def init(device: torch.device) -> tuple[torch.device, int, int]:
     return device, dist.get_rank(), dist.get_world_size()
 
 
+def is_first_process() -> bool:
+    """Rank 0, or the only process: the one that writes what all of them made (before or after init)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def wrap(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """The model as DDP sees it: its backward averages the gradients across processes."""
     ids = [device.index] if device.type == "cuda" else None

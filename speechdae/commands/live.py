@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import signal
 import sys
 import threading
 
 from ..errors import SpeechDAEError
-from .options import atten_limit_option, model_options
+from .options import atten_limit_option, model_options, positive
 
 HELP = "denoise a microphone live, to speakers and/or a file"
 
@@ -37,19 +36,6 @@ def channels_arg(text: str):
     return int(text)
 
 
-def _positive(kind, what: str):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or not math.isfinite(value) or value <= 0:  # nan and inf would fail later, as tracebacks
-            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
-        return value
-
-    return parse
-
-
 def latency_arg(text: str):
     if text in ("low", "high"):
         return text
@@ -67,13 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser):
     parser.add_argument("--record", metavar="FILE", help="also write the result to FILE (.wav, .flac, ...)")
     parser.add_argument("--channels", type=channels_arg, default="mono", metavar="mono|N",
                         help="'mono': mix the input to one channel (default); N: denoise N channels separately")
-    parser.add_argument("--samplerate", type=_positive(int, "a positive whole number"),
+    parser.add_argument("--samplerate", type=positive(int, "a positive whole number"),
                         help="device rate (default: the model's if the device takes it)")
-    parser.add_argument("--blocksize", type=_positive(int, "a positive whole number"),
+    parser.add_argument("--blocksize", type=positive(int, "a positive whole number"),
                         help="frames per callback (default: one model hop)")
     parser.add_argument("--bypass", action="store_true", help="pass the raw input through, for comparison")
     atten_limit_option(parser)
-    parser.add_argument("--duration", type=_positive(float, "a positive number of seconds"),
+    parser.add_argument("--duration", type=positive(float, "a positive number of seconds"),
                         metavar="SECONDS", help="stop after this much input")
     parser.add_argument("--latency", type=latency_arg, default="high",
                         help="PortAudio latency hint: 'low', 'high' (default) or seconds")

@@ -3,6 +3,7 @@ and --atten-limit; and loading that model as those options say."""
 from __future__ import annotations
 
 import argparse
+import math
 
 from ..errors import SpeechDAEError, first_line
 
@@ -19,19 +20,22 @@ def model_options(parser: argparse.ArgumentParser, device: bool = True, threads:
         group.add_argument("--threads", type=int, metavar="N", help=threads_help)
 
 
-def atten_limit_arg(text: str) -> float:
-    """argparse type for --atten-limit: a positive number of dB (argparse names the flag in its error)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of dB, got {text!r}")
-    return value
+def positive(kind, what: str):
+    """An argparse type: a finite number above zero of `kind`, else argparse's one line naming the flag."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or value <= 0:  # nan and inf would fail later, as tracebacks
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return value
+
+    return parse
 
 
 def atten_limit_option(parser: argparse.ArgumentParser):
-    parser.add_argument("--atten-limit", type=atten_limit_arg, default=None, metavar="DB",
+    parser.add_argument("--atten-limit", type=positive(float, "a positive number of dB"), default=None, metavar="DB",
                         help="never attenuate by more than DB decibels (keeps some background)")
 
 
