@@ -139,12 +139,6 @@ class StreamingDenoiser:
         self.reset()
         return out
 
-    def run(self, x: np.ndarray, chunk: int = 16000 * 20) -> np.ndarray:
-        """Denoise a whole (samples, channels) array in bounded-size chunks; same result as offline."""
-        parts = [self.process(x[i : i + chunk].T) for i in range(0, x.shape[0], chunk)]
-        parts.append(self.flush())
-        return torch.cat(parts, dim=1).T.cpu().numpy()
-
 
 class ArrayStream:
     """The stream of the Python API: numpy in, numpy out, in `Denoiser.denoise`'s layout and at any sample rate.
