@@ -22,10 +22,16 @@ MIN_RATE = 8000
 MAX_RATE = 384000
 
 
-def check_samples(x: np.ndarray, sample_rate, name: str) -> np.ndarray:
-    """Validate an in-memory signal; returns it as float32. Raises SpeechDAEError with a one-line reason."""
+def check_rate(sample_rate, name: str) -> int:
+    """An in-memory signal's sample rate, checked: an int in MIN_RATE..MAX_RATE, else a one-line SpeechDAEError."""
     if not isinstance(sample_rate, (int, np.integer)) or not MIN_RATE <= sample_rate <= MAX_RATE:
         raise SpeechDAEError(f"{name}: unsupported sample rate {sample_rate!r} (need {MIN_RATE}..{MAX_RATE} Hz)")
+    return int(sample_rate)
+
+
+def check_samples(x: np.ndarray, sample_rate, name: str) -> np.ndarray:
+    """Validate an in-memory signal; returns it as float32. Raises SpeechDAEError with a one-line reason."""
+    check_rate(sample_rate, name)
     if x.dtype.kind not in "fiu":
         raise SpeechDAEError(f"{name}: samples must be numbers, got dtype {x.dtype}")
     if x.ndim not in (1, 2) or (x.ndim == 2 and x.shape[1] == 0):

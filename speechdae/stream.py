@@ -152,11 +152,9 @@ class ArrayStream:
     """
 
     def __init__(self, denoiser, sample_rate: int, channels: int = 1, atten_limit_db: float | None = None):
-        from .audio import MAX_RATE, MIN_RATE
+        from .audio import check_rate
 
-        if not isinstance(sample_rate, (int, np.integer)) or not MIN_RATE <= sample_rate <= MAX_RATE:
-            raise SpeechDAEError(f"stream: unsupported sample rate {sample_rate!r} (need {MIN_RATE}..{MAX_RATE} Hz)")
-        self.denoiser, self.sample_rate, self.channels = denoiser, int(sample_rate), channels
+        self.denoiser, self.sample_rate, self.channels = denoiser, check_rate(sample_rate, "stream"), channels
         self.atten_limit_db = atten_limit_db
         self._mono = channels == 1  # the layout flush() returns: that of the last chunk fed
         self.reset()
