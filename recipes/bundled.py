@@ -5,9 +5,9 @@
 
 Two stages, each in its own folder under OUT: `scratch` trains from random weights; `pesq` restarts the learning
 rate from scratch/best.pt with a small differentiable PESQ term and a STOI term added to the loss and picks its
-best.pt on the PESQ of 48 validation mixtures. Settings given on the command line apply to every stage that is run. When the
-`pesq` stage ends, OUT/bundled.pt is written: scratch/best.pt and pesq/best.pt blended weight by weight at
-BLEND (speechdae.checkpoint.blend_checkpoints): the PESQ stage alone gains PESQ but gives up SI-SDR, and the
+best.pt on the PESQ of 48 validation mixtures. Settings given on the command line apply to every stage that is
+run. When the `pesq` stage ends, OUT/bundled.pt is written: scratch/best.pt and pesq/best.pt blended weight by
+weight at BLEND (speechdae.checkpoint.blend_checkpoints): the PESQ stage alone gains PESQ but gives up SI-SDR, and the
 blend keeps much of the gain at a small cost. `python tools/ship.py OUT/bundled.pt` makes it the default.
 
 What changed from v1-v10 (whose thirteen fine-tuning recipes are in git history and benchmarks/RESULTS.md):
