@@ -46,8 +46,9 @@ def cpu_bf16_speedup(rounds: int = 9) -> float:
 
     Each type's fastest of `rounds` interleaved timings (after one untimed call each: kernel selection), so
     that other processes pre-empting some rounds do not decide it."""
-    _time_matmul(torch.float32), _time_matmul(torch.bfloat16)
     times = {torch.float32: [], torch.bfloat16: []}
+    for dtype in times:
+        _time_matmul(dtype)
     for _ in range(rounds):
         for dtype, seen in times.items():
             seen.append(_time_matmul(dtype))
