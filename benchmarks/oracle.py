@@ -41,17 +41,12 @@ def oracle_gains(denoiser, noisy: np.ndarray, clean: np.ndarray, phase_below_hz:
 
 def main(argv=None):
     from benchmarks.peers import SR
+    from benchmarks.quality import add_mix_options, mixed_items
     from speechdae.checkpoint import load_model
-    from speechdae.data import data_root
-    from speechdae.evaluate import evaluate, generated_items, markdown_table, save_results, summarize
+    from speechdae.evaluate import evaluate, markdown_table, save_results, summarize
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--clean", default=data_root() / "speech/dev", help="clean speech (default: %(default)s)")
-    ap.add_argument("--noise", default=data_root() / "noise/dev", help="noise (default: %(default)s)")
-    ap.add_argument("--snr", type=float, nargs="+", default=[-5.0, 0.0, 5.0, 10.0, 15.0])
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--limit", type=int, default=20, help="at most this many clean files (default %(default)s)")
-    ap.add_argument("--max-seconds", type=float, default=8.0, help="cut clean files to this length")
+    add_mix_options(ap, limit=20, max_seconds=8.0)  # the peer set
     ap.add_argument("--model", help="checkpoint whose STFT the oracles use (default: the bundled one)")
     ap.add_argument("--dnsmos", action="store_true", help="add DNSMOS SIG/BAK/OVRL (needs speechdae[dnsmos])")
     ap.add_argument("--json", help="write per-item rows and the summary here")
@@ -59,8 +54,7 @@ def main(argv=None):
     torch.set_num_threads(1)
 
     denoiser = load_model(args.model)
-    items = list(generated_items(args.clean, args.noise, [int(s) if s == int(s) else s for s in args.snr],
-                                 args.seed, SR, args.limit, args.max_seconds))
+    items = mixed_items(args, SR)
     # evaluate() hands a system only the noisy samples; the oracles look their clean partner up by content.
     clean_of = {it["noisy"].tobytes(): it["clean"] for it in items}
     systems = {

@@ -16,21 +16,35 @@ import sys
 import time
 
 
-def main(argv=None):
-    from benchmarks.peers import PEERS, SR, load_peers
+def add_mix_options(ap: argparse.ArgumentParser, limit: int | None = None, max_seconds: float | None = None):
+    """The options that say which noisy items are mixed (also benchmarks.oracle's)."""
     from speechdae.data import data_root
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clean", default=data_root() / "speech/dev",
                     help="clean speech folder or manifest (default: %(default)s)")
     ap.add_argument("--noise", default=data_root() / "noise/dev",
                     help="noise folder or manifest (default: %(default)s)")
-    ap.add_argument("--pairs", nargs=2, metavar=("CLEAN_DIR", "NOISY_DIR"),
-                    help="score existing pairs instead of mixing (matched by relative path)")
     ap.add_argument("--snr", type=float, nargs="+", default=[-5.0, 0.0, 5.0, 10.0, 15.0])
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--limit", type=int, help="at most this many clean (or noisy) files")
-    ap.add_argument("--max-seconds", type=float, help="cut clean files to this length")
+    ap.add_argument("--limit", type=int, default=limit, help="at most this many clean (or noisy) files")
+    ap.add_argument("--max-seconds", type=float, default=max_seconds, help="cut clean files to this length")
+
+
+def mixed_items(args, sample_rate: int) -> list[dict]:
+    """The noisy items that add_mix_options' settings describe."""
+    from speechdae.evaluate import generated_items
+
+    snrs = [int(s) if s == int(s) else s for s in args.snr]
+    return list(generated_items(args.clean, args.noise, snrs, args.seed, sample_rate, args.limit, args.max_seconds))
+
+
+def main(argv=None):
+    from benchmarks.peers import PEERS, SR, load_peers
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_mix_options(ap)
+    ap.add_argument("--pairs", nargs=2, metavar=("CLEAN_DIR", "NOISY_DIR"),
+                    help="score existing pairs instead of mixing (matched by relative path)")
     ap.add_argument("--model", help="speechdae checkpoint (default: the bundled one)")
     ap.add_argument("--systems", "--peers", nargs="*", default=list(PEERS), metavar="NAME",
                     help=f"systems to run (default: all of {', '.join(PEERS)})")
@@ -44,7 +58,7 @@ def main(argv=None):
     if args.model and "speechdae" not in args.systems:
         ap.error("--model is speechdae's checkpoint: name speechdae in --systems too")
 
-    from speechdae.evaluate import evaluate, generated_items, markdown_table, paired_items, save_results, summarize
+    from speechdae.evaluate import evaluate, markdown_table, paired_items, save_results, summarize
 
     # Time each system's calls too: a by-product, not the speed benchmark (see speed.py).
     seconds: dict[str, float] = {}
@@ -77,8 +91,7 @@ def main(argv=None):
     if args.pairs:
         items = list(paired_items(args.pairs[0], args.pairs[1], SR, args.limit))
     else:
-        items = list(generated_items(args.clean, args.noise, [int(s) if s == int(s) else s for s in args.snr],
-                                     args.seed, SR, args.limit, args.max_seconds))
+        items = mixed_items(args, SR)
     log = lambda msg: print(msg, file=sys.stderr)
     systems = load_peers(args.systems, args.threads, log, model=args.model,
                          required=["speechdae"] if args.model else ())

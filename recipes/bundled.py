@@ -67,7 +67,7 @@ STAGES = {
 }
 
 
-# The weight of pesq/best.pt in OUT/bundled.pt: of the weights tried (0.25, 0.3, 0.35, 0.4, 1), the largest that
+# The weight of pesq/best.pt in OUT/bundled.pt: of the weights tried (0.25, 0.3, 0.35, 0.4), the largest that
 # keeps the ship rule, ahead of v10 on PESQ, STOI and SI-SDR on both the dev and the peer set (RESULTS.md,
 # 2026-12-04 evening); `tools/interpolate.py` tries others.
 BLEND = 0.3
