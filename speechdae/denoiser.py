@@ -32,6 +32,8 @@ class Denoiser(nn.Module):
         model = model or ModelConfig(n_bins=stft.n_bins)
         if model.n_bins != stft.n_bins:
             raise ValueError(f"model has {model.n_bins} bins but the STFT gives {stft.n_bins}")
+        if model.df_order and model.hop != stft.hop:
+            raise ValueError(f"the deep filter is set for a hop of {model.hop}, the STFT's is {stft.hop}")
         self.stft = STFT(stft)
         self.model = DenoisingAutoencoder(model)
 
@@ -52,14 +54,38 @@ class Denoiser(nn.Module):
         mask, code = self.model(features, cache, return_code=True)
         return self.apply_mask(spec, mask, min_gain), mask, code
 
-    def features(self, spec: torch.Tensor) -> torch.Tensor:
-        return self.stft.compress(spec.abs())
+    def features(self, spec: torch.Tensor, magnitude: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, n_bins, T) compressed magnitudes; with the deep filter, then the raw (re, im) of the kept bins.
+        `magnitude` is |spec| when the caller has it already (training)."""
+        features = self.stft.compress(spec.abs() if magnitude is None else magnitude)
+        if self.model.cfg.df_order:
+            low = spec[:, : self.model.cfg.low_bins]
+            features = torch.cat([features, low.real, low.imag], dim=1)
+        return features
+
+    @staticmethod
+    def complex_gain(mask: torch.Tensor, n_bins: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The model's (B, n_outputs, T) output -> (real part (B, n_bins, T), imaginary part or None): the rows
+        past `n_bins` are the imaginary parts of the lowest bins' gains (the deep filter), zero above them."""
+        if mask.shape[1] == n_bins:
+            return mask, None
+        imag = mask[:, n_bins:]
+        zeros = imag.new_zeros(imag.shape[0], n_bins - imag.shape[1], imag.shape[2])
+        return mask[:, :n_bins], torch.cat([imag, zeros], dim=1)
 
     @staticmethod
     def apply_mask(spec: torch.Tensor, mask: torch.Tensor, min_gain: float = 0.0) -> torch.Tensor:
-        if min_gain > 0:  # attenuation limit: never remove more than 1/min_gain of anything
-            mask = mask.clamp(min=min_gain)
-        return spec * mask
+        real, imag = Denoiser.complex_gain(mask, spec.shape[1])
+        if imag is None:
+            if min_gain > 0:  # attenuation limit: never remove more than 1/min_gain of anything
+                real = real.clamp(min=min_gain)
+            return spec * real
+        gain = torch.complex(real, imag)
+        if min_gain > 0:  # the same limit on the complex gain's magnitude, keeping its phase (none: real)
+            size = gain.abs()
+            phase = torch.where(size > 0, gain / size.clamp(min=1e-30), torch.ones_like(gain))
+            gain = torch.where(size < min_gain, min_gain * phase, gain)
+        return spec * gain
 
     def forward(self, noisy: torch.Tensor, min_gain: float = 0.0) -> torch.Tensor:
         """Offline: (B, N) waveforms at the model rate -> (B, N) denoised."""

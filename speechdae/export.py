@@ -19,17 +19,24 @@ Model input and output
     features[0, k, m] = (|X[k, m]| + 1e-8) ** 0.3      float32, shape (1, K, T): bins, then frames
     mask = model(features)                             float32, shape (1, K, T), values in (0, 1)
     Optional attenuation limit of D dB (as `denoise --atten-limit`): mask = max(mask, 10 ** (-D / 20)).
+With a deep filter (metadata `model.df_order` > 0, L = `model.low_bins`), the model also takes the raw spectrum
+of the lowest L bins and gives a complex gain there (speechdae/deepfilter.py):
+    features = concat(the K rows above, Re X[0..L), Im X[0..L)) shape (1, K + 2L, T)
+    mask     = model(features)                            shape (1, K + L, T)
+    gain[k]  = mask[k] + 1j * mask[K + k] for k < L, else mask[k]    (complex, K rows; may exceed 1)
+    Attenuation limit: where |gain| < 10 ** (-D / 20), gain = 10 ** (-D / 20) * gain / |gain| (1 where gain = 0).
 
 Synthesis
-    Y = X * mask      the mask multiplies the complex spectrum (real and imaginary parts); the noisy phase is kept
+    Y = X * mask      the mask (or gain) multiplies the complex spectrum; with a real mask the noisy phase is kept
     y_m = irfft(Y[:, m], N) * synthesis_window
     overlap-add y_m at offset m*H; denoised sample i = ola[P + i], i = 0..len(x)-1 (drop the padding again).
 
-Streaming (`--streaming`): the step model has inputs `features` (1, 161, k) for any k >= 1 new frames and
-`state_in_0..S-1`, and outputs `mask` (1, 161, k) and `state_out_0..S-1`, each state_out_i of the same shape
-as state_in_i (batch, context, channels): the past input frames of one causal convolution. Start a stream with
-all states zero (exactly the offline convention that the past is silence) and feed each call's state_out_i
-back as the next call's state_in_i. The masks then equal the offline model's on the concatenated features,
+Streaming (`--streaming`): the step model has inputs `features` (1, K, k) (K + 2L with a deep filter) for
+any k >= 1 new frames and `state_in_0..S-1`, and outputs `mask` (1, K, k) (K + L) and `state_out_0..S-1`,
+each state_out_i of the same shape as state_in_i (batch, context, channels): the past input frames of one
+causal convolution (or of the deep filter's raw bins). Start a stream with all states zero (exactly the
+offline convention that the past is silence) and feed each call's state_out_i back as the next call's
+state_in_i. The masks then equal the offline model's on the concatenated features,
 however the frames are grouped. On the audio side keep a buffer that starts with P zeros: whenever it holds
 N samples, that is a frame (analyse it, drop the oldest H); after the model, take y_m's last M samples, add
 their first M - H to the overlap tail kept from frame m-1 and output the first H of the sum, keeping the rest as
@@ -127,7 +134,7 @@ def _quiet_export():
 def _example(denoiser, streaming: bool, frames: int = 5):
     model = denoiser.model.eval()
     dtype = _dtype(model)
-    features = torch.rand(1, model.cfg.n_bins, frames, dtype=dtype)
+    features = torch.rand(1, model.cfg.n_inputs, frames, dtype=dtype)
     if not streaming:
         return model, (features,), None
     return StreamingStep(model).eval(), (features, *initial_states(model, 1, features)), state_layout(model)
@@ -181,7 +188,7 @@ def verify_onnx(proto, denoiser, streaming: bool, frames: int = 37, seed: int = 
 
     gen = torch.Generator().manual_seed(seed)
     model = denoiser.model.eval()
-    features = torch.rand(1, model.cfg.n_bins, frames, generator=gen, dtype=_dtype(model)) * 3
+    features = torch.rand(1, model.cfg.n_inputs, frames, generator=gen, dtype=_dtype(model)) * 3
     with torch.no_grad():
         expected = model(features).float().numpy()
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])

@@ -4,7 +4,9 @@ The spectral term is computed in real arithmetic. The enhanced spectrum is `mask
 its magnitude is `mask * |noisy|` and its phase is the noisy phase: the compressed complex error
 |em e^{i phi_noisy} - cm e^{i phi_clean}|^2 is em^2 + cm^2 - 2 em cm cos(phi_noisy - phi_clean), and the cosine is
 fixed for the step. Computing that once, without autograd, removes the complex `abs`, division and their
-backward from every step (measured: `benchmarks/train_throughput.py`). Waveform terms (SI-SDR, STOI, PESQ) need
+backward from every step (measured: `benchmarks/train_throughput.py`). A complex gain g = |g| e^{i theta} (the
+deep filter's kept bins) turns the phase by theta: the cosine becomes cos(delta + theta) = cos(delta) cos(theta)
+- sin(delta) sin(theta), with the fixed sine beside the fixed cosine. Waveform terms (SI-SDR, STOI, PESQ) need
 the inverse STFT and are only built when their weight is non-zero.
 """
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .denoiser import Denoiser
 from .errors import SpeechDAEError
 from .metrics import si_sdr
 
@@ -27,24 +30,32 @@ class Target:
     noisy_mag: torch.Tensor  # |noisy_spec|
     clean_c: torch.Tensor  # (|clean_spec| + FLOOR) ** c
     cos_delta: torch.Tensor  # cos(phase(noisy) - phase(clean)), 1 where either is silent
+    sin_delta: torch.Tensor  # sin of the same, 0 where either is silent
     clean_wave: torch.Tensor  # (B, N)
 
     @classmethod
     def make(cls, noisy_spec, clean_spec, clean_wave, c: float) -> "Target":
         with torch.no_grad():
             noisy_mag, clean_mag = noisy_spec.abs(), clean_spec.abs()
-            cross = (noisy_spec * clean_spec.conj()).real
-            cos_delta = cross / (noisy_mag * clean_mag).clamp(min=1e-20)
-            cos_delta = torch.where(noisy_mag * clean_mag > 0, cos_delta, torch.ones_like(cos_delta))
-            return cls(noisy_spec, noisy_mag, (clean_mag + FLOOR) ** c, cos_delta, clean_wave)
+            cross = noisy_spec * clean_spec.conj()
+            both = noisy_mag * clean_mag
+            cos_delta = torch.where(both > 0, cross.real / both.clamp(min=1e-20), torch.ones_like(both))
+            sin_delta = torch.where(both > 0, cross.imag / both.clamp(min=1e-20), torch.zeros_like(both))
+            return cls(noisy_spec, noisy_mag, (clean_mag + FLOOR) ** c, cos_delta, sin_delta, clean_wave)
 
 
 def spectral_loss(mask: torch.Tensor, t: Target, c: float, complex_weight: float, speech_weight: float):
     """Compressed-magnitude + compressed-complex MSE, with under-estimates (lost speech) weighted up."""
-    em = (mask * t.noisy_mag + FLOOR) ** c
+    real, imag = Denoiser.complex_gain(mask, t.noisy_mag.shape[1])
+    if imag is None:
+        gain, cos = real, t.cos_delta
+    else:
+        gain = (real.pow(2) + imag.pow(2) + 1e-12).sqrt()
+        cos = (t.cos_delta * real - t.sin_delta * imag) / gain
+    em = (gain * t.noisy_mag + FLOOR) ** c
     err = em - t.clean_c
     mag = (torch.where(err < 0, speech_weight, 1.0) * err.pow(2)).mean()
-    cplx = (em.pow(2) + t.clean_c.pow(2) - 2 * em * t.clean_c * t.cos_delta).mean()
+    cplx = (em.pow(2) + t.clean_c.pow(2) - 2 * em * t.clean_c * cos).mean()
     return (1 - complex_weight) * mag + complex_weight * cplx
 
 
@@ -60,7 +71,7 @@ class Loss:
         parts = {"spectral": loss.item()}
         wave = None
         if cfg.sisdr_weight or cfg.stoi_weight or cfg.pesq_weight:
-            wave = self.stft.inverse(t.noisy_spec * mask, t.clean_wave.shape[-1])
+            wave = self.stft.inverse(Denoiser.apply_mask(t.noisy_spec, mask), t.clean_wave.shape[-1])
         if cfg.sisdr_weight:
             term = -si_sdr(wave, t.clean_wave).mean() / 100
             loss = loss + cfg.sisdr_weight * term

@@ -11,6 +11,10 @@ scale, as GTCRN and DeepFilterNet do; the decoder then gives one gain per band, 
 the same triangular filters (`gain="bands"`), or one gain per bin (`gain="bins"`). Both maps are fixed matrices:
 they cost one small matrix product per frame and carry no weights.
 
+With `df_order` set, the kept bins get a deep filter instead of a real gain (deepfilter.py): the model also
+takes their raw spectrum, feeds their phase advance to the encoder beside the magnitudes, and returns a complex
+gain there (`n_outputs` rows: every bin's real part, then the kept bins' imaginary parts).
+
 Every convolution is causal and can run in two modes that compute the same numbers:
 offline (the past is zeros) and streaming (the past is a cache carried between calls).
 """
@@ -22,6 +26,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .deepfilter import DeepFilter, FrameHistory
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,8 @@ class ModelConfig:
     bands: int = 0
     gain: str = "bins"  # "bins": one gain per STFT bin; "bands": one per band, spread back over the bins
     nyquist_hz: float = 8000.0  # where the top bin lies, for the ERB band edges
+    df_order: int = 0  # > 0: a deep filter over this many frames on the kept bins (deepfilter.py); 0: a real gain
+    hop: int = 160  # the STFT hop in samples: the deep filter turns back each bin's phase advance per hop
 
     def __post_init__(self):
         object.__setattr__(self, "dilations", tuple(self.dilations))
@@ -46,11 +54,25 @@ class ModelConfig:
             raise ValueError(f"{self.low_bins} kept bins and {self.bands} bands do not fit {self.n_bins} bins")
         if self.gain == "bands" and not self.low_bins:
             raise ValueError("gain='bands' needs low_bins and bands")
+        if self.df_order and (not self.low_bins or self.gain != "bins"):
+            raise ValueError("df_order needs low_bins and gain='bins'")
 
     @property
     def n_features(self) -> int:
-        """Width of the encoder's input frame: bins, or kept bins plus bands."""
-        return self.low_bins + self.bands if self.low_bins else self.n_bins
+        """Width of the encoder's input frame: bins, or kept bins plus bands (plus their phase features)."""
+        return self.low_bins * (3 if self.df_order else 1) + self.bands if self.low_bins else self.n_bins
+
+    @property
+    def n_inputs(self) -> int:
+        """Rows of the model's input (Denoiser.features): compressed magnitudes, then with the deep filter the
+        raw (re, im) of the kept bins."""
+        return self.n_bins + 2 * self.low_bins if self.df_order else self.n_bins
+
+    @property
+    def n_outputs(self) -> int:
+        """Rows of the model's output (Denoiser.apply_mask): real gains, then with the deep filter the imaginary
+        part of the kept bins' gains."""
+        return self.n_bins + self.low_bins if self.df_order else self.n_bins
 
 
 def erb_rate(hz: torch.Tensor) -> torch.Tensor:
@@ -170,35 +192,48 @@ class DenoisingAutoencoder(nn.Module):
         self.encoder = nn.ModuleList([Block(width, cfg.hidden, k), Block(cfg.hidden, cfg.code, k)])
         self.context = nn.ModuleList([Block(cfg.code, cfg.code, k, d, residual=True) for d in cfg.dilations])
         self.decoder = nn.ModuleList([Block(cfg.code, cfg.hidden, k)])
-        self.head = CausalConv(cfg.hidden, width if cfg.gain == "bands" else cfg.n_bins, 1)
+        self.head = CausalConv(cfg.hidden, cfg.n_features if cfg.gain == "bands" else cfg.n_bins, 1)
+        if cfg.df_order:
+            self.deep_filter = DeepFilter(cfg.low_bins, cfg.df_order, cfg.hidden, cfg.n_bins, cfg.hop)
         if cfg.low_bins:  # fixed maps, rebuilt from the config: not in the state dict, so old checkpoints load
             filters = band_filters(cfg)
             self.register_buffer("to_bands", filters / filters.sum(0, keepdim=True), persistent=False)
             self.register_buffer("to_bins", filters.T.contiguous(), persistent=False)
 
-    def encode(self, features: torch.Tensor, cache: ConvCache | None = None) -> torch.Tensor:
-        x = features @ self.to_bands if self.cfg.low_bins else features
+    def encode(self, x: torch.Tensor, cache: ConvCache | None = None) -> torch.Tensor:
         for layer in [*self.encoder, *self.context]:
             x = layer(x, cache)
         return x
 
-    def decode(self, code: torch.Tensor, cache: ConvCache | None = None) -> torch.Tensor:
+    def decode(self, code: torch.Tensor, cache: ConvCache | None = None, frames: torch.Tensor | None = None):
         x = code
         for layer in self.decoder:
             x = layer(x, cache)
         gain = torch.sigmoid(self.head(x))
+        if self.cfg.df_order:
+            return self.deep_filter.gain(gain, x, frames)
         return gain @ self.to_bins if self.cfg.gain == "bands" else gain
 
     def forward(self, features: torch.Tensor, cache: ConvCache | None = None, return_code: bool = False):
-        """(B, n_bins, T) compressed noisy magnitudes -> (B, n_bins, T) mask in [0, 1].
+        """(B, n_inputs, T) features (Denoiser.features) -> (B, n_outputs, T) gains: a mask in [0, 1], or with
+        the deep filter a complex gain on the kept bins (deepfilter.py).
 
         With `cache` (a fresh ConvCache at the start of a stream), each convolution's past frames are taken
         from and returned to it, so a stream can be fed a few frames at a time.
         """
         if cache is not None:
             cache.rewind()
-        code = self.encode(features.transpose(1, 2), cache)
-        mask = self.decode(code, cache).transpose(1, 2)
+        x = features.transpose(1, 2)
+        frames = None
+        if self.cfg.df_order:
+            n, L = self.cfg.n_bins, self.cfg.low_bins
+            frames = self.deep_filter.frames(x[..., n:], cache)
+            phase = self.deep_filter.phase_features(frames, x[..., :L])
+            x = torch.cat([x[..., :n] @ self.to_bands, phase], dim=-1)
+        elif self.cfg.low_bins:
+            x = x @ self.to_bands
+        code = self.encode(x, cache)
+        mask = self.decode(code, cache, frames).transpose(1, 2)
         return (mask, code.transpose(1, 2)) if return_code else mask
 
     @property
@@ -235,13 +270,13 @@ def state_layers(model: DenoisingAutoencoder) -> list[tuple[str, int, int]]:
     are both made from it.
     """
     order = []
-    convs = [m for m in model.modules() if isinstance(m, CausalConv) and m.context > 0]
+    convs = [m for m in model.modules() if isinstance(m, (CausalConv, FrameHistory)) and m.context > 0]
     hooks = [m.register_forward_pre_hook(lambda mod, _inp: order.append(mod)) for m in convs]
     p = next(model.parameters())
     cache = ConvCache()
     try:
         with torch.no_grad():
-            model(torch.zeros(1, model.cfg.n_bins, 1, dtype=p.dtype, device=p.device), cache)
+            model(torch.zeros(1, model.cfg.n_inputs, 1, dtype=p.dtype, device=p.device), cache)
     finally:
         for h in hooks:
             h.remove()
@@ -296,7 +331,7 @@ def traced_step(model: DenoisingAutoencoder):
     p = next(model.parameters())
 
     def build():
-        example = torch.zeros(1, model.cfg.n_bins, 2, dtype=p.dtype, device=p.device)
+        example = torch.zeros(1, model.cfg.n_inputs, 2, dtype=p.dtype, device=p.device)
         return StreamingStep(model), (example, *initial_states(model, 1, example))
 
     return cached_trace(model, ("step", p.device, p.dtype), build)

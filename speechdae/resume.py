@@ -6,6 +6,7 @@ run); a fine-tune takes another run's weights with a fresh optimizer and schedul
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 
@@ -14,6 +15,7 @@ import torch
 
 from .checkpoint import checkpoint_path, lineage, read_checkpoint, save_checkpoint
 from .config import config_dict
+from .deepfilter import grown_weights
 from .errors import SpeechDAEError
 from .model import ModelConfig
 from .spectral import STFTConfig
@@ -55,10 +57,17 @@ class Resumable:
         """Fine-tuning starts from another run's weights with a fresh optimizer, schedule and step count."""
         path = checkpoint_path(source)
         payload = read_checkpoint(path)
+        weights = payload["weights"]
+        source = ModelConfig(**payload["model"])
+        now = self.denoiser.model.cfg
+        if now.df_order and not source.df_order:  # adding a deep filter to a real-gain model: it starts at zero
+            grown = dataclasses.replace(source, df_order=now.df_order, hop=now.hop)
+            payload = dict(payload, model=dataclasses.asdict(grown))
+            weights = grown_weights(weights, self.denoiser)
         problem = self.check_same_shape(payload, path)
         if problem:
             raise SpeechDAEError(f"{problem}; fine-tuning needs the same model and STFT settings")
-        self.denoiser.load_state_dict(payload["weights"])
+        self.denoiser.load_state_dict(weights)
         self.history = lineage(payload)
         if self.main:
             log.info("starting from the weights of %s", path)

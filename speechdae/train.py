@@ -52,7 +52,7 @@ class Trainer(Resumable):
         self.distributed, self.main = self.world > 1, self.rank == 0
         self.out = Path(cfg.out)
         torch.manual_seed(cfg.seed)
-        model_cfg = dataclasses.replace(cfg.model, n_bins=cfg.stft.n_bins)
+        model_cfg = dataclasses.replace(cfg.model, n_bins=cfg.stft.n_bins, hop=cfg.stft.hop)
         self.denoiser = Denoiser(cfg.stft, model_cfg).to(self.device)
         self.model = self.denoiser.model  # what the training forward goes through (DDP-wrapped if distributed)
         if self.distributed:
@@ -133,9 +133,10 @@ class Trainer(Resumable):
         else:
             noisy, target, feature_mask = self.corruptor(clean, noise, n_frames)
         t = Target.make(d.stft(noisy), d.stft(target), target, cfg.stft.compress)
-        features = d.stft.compress(t.noisy_mag)  # Denoiser.features, from the magnitude computed once
-        if feature_mask is not None:
-            features = features * feature_mask
+        features = d.features(t.noisy_spec, t.noisy_mag)  # from the magnitude computed once
+        if feature_mask is not None:  # masking noise on the magnitudes; the deep filter's raw bins are the signal
+            features = torch.cat([features[:, : feature_mask.shape[1]] * feature_mask,
+                                  features[:, feature_mask.shape[1] :]], dim=1)
         if cfg.variant == "contractive":
             features.requires_grad_(True)
         with torch.autocast(self.device.type, dtype=self.autocast or torch.bfloat16, enabled=self.autocast is not None):

@@ -28,6 +28,9 @@ def small_denoiser(stft: STFTConfig = STFTConfig(), seed: int = 0, **model) -> D
     # Push the mask away from a constant 0.5 so that a broken path shows up in the output.
     with torch.no_grad():
         d.model.head.conv.bias.normal_(0, 2)
+        if d.model.cfg.df_order:  # and the deep filter away from its zero start
+            d.model.deep_filter.coefs.weight.normal_(0, 0.05)
+            d.model.deep_filter.coefs.bias.normal_(0, 0.3)
     return d
 
 

@@ -168,11 +168,41 @@ def v2_exported(tmp_path_factory):
     return model, root / "offline.onnx", root / "stream.onnx", meta
 
 
-def front_ends(exported, model, v2_exported, which):
-    """(model, onnx path, metadata read from the file's sidecar) for v1's or v2's front end."""
-    if which == "v2":
-        model, offline, stream, meta = v2_exported
-        return model, offline, stream, meta
+@pytest.fixture(scope="module")
+def df_exported(tmp_path_factory):
+    """speechdae 2's front end with the deep filter on the kept bins: as v2_exported."""
+    need_onnx()
+    model = small_denoiser(V2_STFT, seed=7, **V2_BANDS, df_order=3)
+    root = tmp_path_factory.mktemp("export_df")
+    export(model, root / "offline.onnx", "onnx")
+    export(model, root / "stream.onnx", "onnx", streaming=True)
+    meta = json.loads((root / "offline.onnx.json").read_text())
+    return model, root / "offline.onnx", root / "stream.onnx", meta
+
+
+def np_features(spec, meta):
+    """The documented model input of (K, T) spectra: compressed magnitudes, then Re and Im of the kept bins
+    when the model has a deep filter."""
+    rows = [(np.abs(spec) + meta["compress_floor"]) ** meta["compress"]]
+    if meta["model"]["df_order"]:
+        low = spec[: meta["model"]["low_bins"]]
+        rows += [low.real, low.imag]
+    return np.concatenate(rows).astype(np.float32)[None]
+
+
+def np_gain(mask, meta):
+    """The documented gain of the model output (K or K + L rows): complex on the kept bins with a deep filter."""
+    k = meta["n_bins"]
+    gain = mask[:k].astype(np.complex128)
+    gain[: mask.shape[0] - k] += 1j * mask[k:]
+    return gain
+
+
+def front_ends(exported, model, v2_exported, which, df_exported=None):
+    """(model, onnx path, metadata read from the file's sidecar) for v1's or v2's front end (or v2's with the
+    deep filter)."""
+    if which in ("v2", "df"):
+        return v2_exported if which == "v2" else df_exported
     offline, stream = exported("onnx"), exported("onnx", streaming=True)
     return model, offline, stream, json.loads(offline.with_name(offline.name + ".json").read_text())
 
@@ -189,9 +219,9 @@ def test_metadata_windows_are_the_documented_formulas(exported, model, v2_export
     assert (v2["n_fft"], v2["synthesis_len"], v2["hop"], v2["pad_left"], v2["n_bins"]) == (512, 320, 160, 352, 257)
 
 
-@pytest.mark.parametrize("which", ["v1", "v2"])
-def test_documented_offline_recipe_reproduces_denoiser(exported, model, v2_exported, which):
-    model, path, _, meta = front_ends(exported, model, v2_exported, which)
+@pytest.mark.parametrize("which", ["v1", "v2", "df"])
+def test_documented_offline_recipe_reproduces_denoiser(exported, model, v2_exported, df_exported, which):
+    model, path, _, meta = front_ends(exported, model, v2_exported, which, df_exported)
     sess = session(path)
     n_fft, hop, m, pad = meta["n_fft"], meta["hop"], meta["synthesis_len"], meta["pad_left"]
     a, s = np.array(meta["analysis_window"]), np.array(meta["synthesis_window"])
@@ -201,9 +231,8 @@ def test_documented_offline_recipe_reproduces_denoiser(exported, model, v2_expor
     xp = np.zeros((t - 1) * hop + n_fft)
     xp[pad: pad + n] = x
     spec = np.stack([np.fft.rfft(a * xp[k * hop: k * hop + n_fft]) for k in range(t)], axis=1)  # (K, T)
-    feats = ((np.abs(spec) + meta["compress_floor"]) ** meta["compress"]).astype(np.float32)[None]
-    (mask,) = sess.run(["mask"], {"features": feats})
-    y_spec = spec * mask[0]
+    (mask,) = sess.run(["mask"], {"features": np_features(spec, meta)})
+    y_spec = spec * np_gain(mask[0], meta)
     ola = np.zeros_like(xp)
     for k in range(t):
         ola[k * hop: k * hop + n_fft] += np.fft.irfft(y_spec[:, k], n_fft) * s
@@ -214,10 +243,10 @@ def test_documented_offline_recipe_reproduces_denoiser(exported, model, v2_expor
     assert np.abs(expected).max() > 1e-3  # not trivially silent
 
 
-@pytest.mark.parametrize("which", ["v1", "v2"])
-def test_documented_streaming_recipe_reproduces_denoiser(exported, model, v2_exported, which):
+@pytest.mark.parametrize("which", ["v1", "v2", "df"])
+def test_documented_streaming_recipe_reproduces_denoiser(exported, model, v2_exported, df_exported, which):
     """Audio in odd-sized chunks, P zeros primed, one frame per hop, an overlap tail of M - H samples."""
-    model, _, path, meta = front_ends(exported, model, v2_exported, which)
+    model, _, path, meta = front_ends(exported, model, v2_exported, which, df_exported)
     sess = session(path)
     layout = state_layout(model.model)
     n_fft, hop, m, pad = meta["n_fft"], meta["hop"], meta["synthesis_len"], meta["pad_left"]
@@ -241,10 +270,10 @@ def test_documented_streaming_recipe_reproduces_denoiser(exported, model, v2_exp
         if not specs:
             continue
         spec = np.stack(specs, axis=1)
-        feats = ((np.abs(spec) + meta["compress_floor"]) ** meta["compress"]).astype(np.float32)[None]
-        mask, *states = sess.run(None, {"features": feats, **{st["input"]: v for st, v in zip(layout, states)}})
+        feeds = {"features": np_features(spec, meta), **{st["input"]: v for st, v in zip(layout, states)}}
+        mask, *states = sess.run(None, feeds)
         for k in range(spec.shape[1]):
-            y = np.fft.irfft(spec[:, k] * mask[0, :, k], n_fft)[n_fft - m:] * s
+            y = np.fft.irfft(spec[:, k] * np_gain(mask[0, :, k], meta), n_fft)[n_fft - m:] * s
             y[: m - hop] += tail
             out.append(y[:hop])
             tail = y[hop:]

@@ -16,10 +16,11 @@ CONFIGS = {
 }
 MODELS = {rate: small_denoiser(cfg, seed=rate) for rate, cfg in CONFIGS.items()}
 # speechdae 2: asymmetric windows (20 ms latency from a 32 ms analysis window), bins merged into bands, and
-# both ways of giving the gain.
+# every way of giving the gain.
 MODELS[-1] = small_denoiser(V2_STFT, seed=1, **V2_BANDS)
 MODELS[-2] = small_denoiser(V2_STFT, seed=2, **V2_BANDS, gain="bands")
-CONFIGS.update({-1: V2_STFT, -2: V2_STFT})
+MODELS[-3] = small_denoiser(V2_STFT, seed=3, **V2_BANDS, df_order=3)  # and the deep filter on the kept bins
+CONFIGS.update({-1: V2_STFT, -2: V2_STFT, -3: V2_STFT})
 
 
 def offline(d, x):
