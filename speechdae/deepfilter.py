@@ -31,23 +31,27 @@ from torch import nn
 EPS = 1e-12  # of |X|^2 (the STFT's own scale): keeps G = Y / X finite at a silent bin, where Y is then ~ 0 too
 
 
-class FrameHistory(nn.Module):
-    """(B, T, C) frames -> (B, context + T, C): the same frames after the `context` frames before them.
+def with_past(x: torch.Tensor, context: int, cache=None) -> torch.Tensor:
+    """(B, T, C) frames -> (B, context + T, C): the same frames after the `context` frames before them, taken
+    from and given back to the stream cache (model.ConvCache) when there is one; offline the past is zeros."""
+    past = cache.take() if cache is not None else None
+    if past is None:
+        past = x.new_zeros(x.shape[0], context, x.shape[2])
+    x = torch.cat([past, x], dim=1)
+    if cache is not None:
+        cache.put(x[:, -context:])
+    return x
 
-    A stream cache entry, like a causal convolution's past (model.ConvCache): offline the past is zeros."""
+
+class FrameHistory(nn.Module):
+    """A stream cache entry of its own, as a causal convolution's past is: `with_past` as a module."""
 
     def __init__(self, context: int):
         super().__init__()
         self.context = context
 
     def forward(self, x: torch.Tensor, cache=None) -> torch.Tensor:
-        past = cache.take() if cache is not None else None
-        if past is None:
-            past = x.new_zeros(x.shape[0], self.context, x.shape[2])
-        x = torch.cat([past, x], dim=1)
-        if cache is not None:
-            cache.put(x[:, -self.context :])
-        return x
+        return with_past(x, self.context, cache)
 
 
 class DeepFilter(nn.Module):

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .deepfilter import DeepFilter, FrameHistory
+from .deepfilter import DeepFilter, FrameHistory, with_past
 
 
 @dataclass(frozen=True)
@@ -114,12 +114,7 @@ class CausalConv(nn.Module):
 
     def forward(self, x: torch.Tensor, cache: "ConvCache | None" = None) -> torch.Tensor:
         if self.context:
-            past = cache.take() if cache is not None else None
-            if past is None:
-                past = x.new_zeros(x.shape[0], self.context, x.shape[2])
-            x = torch.cat([past, x], dim=1)
-            if cache is not None:
-                cache.put(x[:, -self.context :])
+            x = with_past(x, self.context, cache)
         return F.linear(self._taps(x), self.conv.weight.flatten(1), self.conv.bias)
 
     def _taps(self, x: torch.Tensor) -> torch.Tensor:
