@@ -63,12 +63,10 @@ class DeepFilter(nn.Module):
         nn.init.zeros_(self.coefs.weight)
         nn.init.zeros_(self.coefs.bias)
         n_fft = 2 * (n_bins - 1)
-        turn = 2 * math.pi * hop / n_fft * torch.arange(order)[:, None] * torch.arange(low_bins)[None]
-        self.register_buffer("turn_re", torch.cos(turn), persistent=False)  # (order, low_bins): e^{j i w_k}
+        taps = torch.arange(max(order, 2))[:, None]  # tap 1 also turns back the phase features
+        turn = 2 * math.pi * hop / n_fft * taps * torch.arange(low_bins)[None]
+        self.register_buffer("turn_re", torch.cos(turn), persistent=False)  # (taps, low_bins): e^{j i w_k}
         self.register_buffer("turn_im", torch.sin(turn), persistent=False)
-        turn1 = -2 * math.pi * hop / n_fft * torch.arange(low_bins)  # e^{-j w_k}
-        self.register_buffer("turn1_re", torch.cos(turn1), persistent=False)
-        self.register_buffer("turn1_im", torch.sin(turn1), persistent=False)
 
     def frames(self, raw: torch.Tensor, cache=None) -> torch.Tensor:
         """(B, T, 2L) raw (re, im) of the kept bins -> (B, context + T, 2L) with their past frames."""
@@ -87,7 +85,7 @@ class DeepFilter(nn.Module):
         a, b = self._tap(frames, 0, n)
         c, d = self._tap(frames, 1, n)
         re, im = a * c + b * d, b * c - a * d  # X(t) conj(X(t - 1))
-        re, im = re * self.turn1_re - im * self.turn1_im, re * self.turn1_im + im * self.turn1_re
+        re, im = re * self.turn_re[1] + im * self.turn_im[1], im * self.turn_re[1] - re * self.turn_im[1]  # e^{-j w_k}
         norm = magnitude / ((a * a + b * b) * (c * c + d * d)).sqrt().clamp(min=EPS)
         return torch.cat([re * norm, im * norm], dim=-1)
 
@@ -97,12 +95,13 @@ class DeepFilter(nn.Module):
         n, L = gain.shape[1], self.low_bins
         coef = self.coefs(hidden).float().unflatten(-1, (self.order, 2, L))
         xr, xi = self._tap(frames, 0, n)
-        power = xr * xr + xi * xi + EPS
-        g_re, g_im = gain[..., :L], torch.zeros_like(power)
+        inverse = 1 / (xr * xr + xi * xi + EPS)
+        g_re, g_im = gain[..., :L], torch.zeros_like(inverse)
         for i in range(self.order):
             a, b = self._tap(frames, i, n)
-            a, b = a * self.turn_re[i] - b * self.turn_im[i], a * self.turn_im[i] + b * self.turn_re[i]
-            q_re, q_im = (a * xr + b * xi) / power, (b * xr - a * xi) / power  # X~(t - i) / X(t)
+            if i:  # tap 0 needs no turn
+                a, b = a * self.turn_re[i] - b * self.turn_im[i], a * self.turn_im[i] + b * self.turn_re[i]
+            q_re, q_im = (a * xr + b * xi) * inverse, (b * xr - a * xi) * inverse  # X~(t - i) / X(t)
             alpha, beta = coef[..., i, 0, :], coef[..., i, 1, :]
             g_re = g_re + alpha * q_re - beta * q_im
             g_im = g_im + alpha * q_im + beta * q_re

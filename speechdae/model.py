@@ -187,7 +187,7 @@ class DenoisingAutoencoder(nn.Module):
         self.encoder = nn.ModuleList([Block(width, cfg.hidden, k), Block(cfg.hidden, cfg.code, k)])
         self.context = nn.ModuleList([Block(cfg.code, cfg.code, k, d, residual=True) for d in cfg.dilations])
         self.decoder = nn.ModuleList([Block(cfg.code, cfg.hidden, k)])
-        self.head = CausalConv(cfg.hidden, cfg.n_features if cfg.gain == "bands" else cfg.n_bins, 1)
+        self.head = CausalConv(cfg.hidden, width if cfg.gain == "bands" else cfg.n_bins, 1)
         if cfg.df_order:
             self.deep_filter = DeepFilter(cfg.low_bins, cfg.df_order, cfg.hidden, cfg.n_bins, cfg.hop)
         if cfg.low_bins:  # fixed maps, rebuilt from the config: not in the state dict, so old checkpoints load
